@@ -1,0 +1,458 @@
+"""One builder for every residual network in the spec table.
+
+The architecture is written once, in `_network` and `_block`, against a small
+set of operations (`conv`, `bn`, `relu`, ...). Two interpreters run it:
+`_Layers` creates Keras layers on symbolic tensors (`build`), `_Counter` follows
+shapes and counts parameters and multiply-accumulates (`complexity`), so the
+two always describe the same network.
+"""
+
+import dataclasses
+import math
+import os
+
+import keras
+from keras.applications import imagenet_utils
+
+from keras_resnet.layers import ZeroPadChannels
+from keras_resnet.spec import SPECS, UNITS, Spec, get_spec, wide_resnet
+
+# The architecture --------------------------------------------------------
+
+
+def _activations(ops, x, names, prefix, last_name=None):
+    """Applies "bn"/"relu" in order, named `{prefix}_bn`, `{prefix}_relu`."""
+    for i, act in enumerate(names):
+        name = last_name if last_name and i == len(names) - 1 else f"{prefix}_{act}"
+        x = ops.bn(x, name) if act == "bn" else ops.relu(x, name)
+    return x
+
+
+def _bias(spec, normalized):
+    """Whether a conv has a bias: keras.applications v1 gives every conv one, its
+    pre-activation (v2) layout only convs that no BN follows; torchvision none."""
+    if spec.layout == "torchvision":
+        return False
+    return not (spec.preact and normalized)
+
+
+def _block(ops, x, spec, channels, inner, out, stride, name):
+    """One residual block (He 2015 Fig. 5, ordered as He 2016 Fig. 4 `spec.unit`)."""
+    pre, end, post = UNITS[spec.unit]
+    convs = [(1, inner), (3, inner), (1, out)] if spec.block == "bottleneck" else [(3, inner), (3, out)]
+    # keras.applications v1 strides the first 1x1 (Caffe); v1.5 and v2 the 3x3.
+    strided = 0 if spec.layout == "keras" and not spec.preact else [k for k, _ in convs].index(3)
+    # keras.applications v2 pads every 3x3 explicitly (layers `_2_pad`); elsewhere
+    # only strided convs are, symmetrically as in Caffe and torch (TF's "same" is not).
+    pad_all = spec.layout == "keras" and spec.preact
+
+    y = _activations(ops, x, pre, f"{name}_preact")
+    if spec.shortcut == "C" or (spec.shortcut == "B" and channels != out):
+        # Pre-activation blocks project the pre-activated input (He 2016, WRN).
+        shortcut = ops.conv(y if spec.preact else x, f"{name}_0", out, 1, stride, 1, _bias(spec, not spec.preact), False)
+        if not spec.preact:
+            shortcut = ops.bn(shortcut, f"{name}_0_bn")
+    elif spec.shortcut == "none":
+        shortcut = None
+    else:  # identity, subsampled where the resolution changes, zero-padded (option A)
+        if channels > out:
+            raise ValueError(f"Shortcut option A cannot reduce channels ({channels} -> {out}) in {name}; use shortcut 'B'.")
+        shortcut = ops.maxpool(x, 1, stride, f"{name}_0_pool", 0) if stride > 1 else x
+        if out > channels:
+            shortcut = ops.pad_channels(shortcut, out - channels, f"{name}_0_pad")
+
+    for i, (kernel, filters) in enumerate(convs):
+        last = i == len(convs) - 1
+        if last and spec.dropout:
+            y = ops.dropout(y, spec.dropout, f"{name}_dropout")
+        acts = end if last else ("bn", "relu")
+        s = stride if i == strided else 1
+        groups = spec.groups if kernel == 3 else 1
+        y = ops.conv(y, f"{name}_{i + 1}", filters, kernel, s, groups, _bias(spec, acts[:1] == ("bn",)),
+                     kernel > 1 and (s > 1 or pad_all))
+        y = _activations(ops, y, acts, f"{name}_{i + 1}")
+
+    merge = f"{name}_add" if post else f"{name}_out"
+    y = ops.add(shortcut, y, merge) if shortcut is not None else ops.identity(y, merge)
+    return _activations(ops, y, post, f"{name}_add", last_name=f"{name}_out")
+
+
+def _stages(spec):
+    """(stage, block, stride) for every block. Stage i > 0 halves the resolution in
+    its first block, or, in keras.applications' pre-activation (TF-slim) layout,
+    stage i < last halves it in its last block."""
+    slim = spec.layout == "keras" and spec.preact
+    last_stage = len(spec.blocks) - 1
+    for stage, n in enumerate(spec.blocks):
+        for b in range(n):
+            halves = (b == n - 1 and stage < last_stage) if slim else (b == 0 and stage > 0)
+            yield stage, b, 2 if halves else 1
+
+
+def _network(ops, x, spec, include_top, pooling, classes, classifier_activation):
+    imagenet = spec.stem == "imagenet"
+    x = ops.conv(x, "conv1", spec.stem_width, 7 if imagenet else 3, 2 if imagenet else 1, 1,
+                 _bias(spec, not spec.preact), imagenet)
+    if not spec.preact:
+        x = _activations(ops, x, ("bn", "relu"), "conv1")
+    if imagenet:
+        x = ops.maxpool(x, 3, 2, "pool1", 1)
+    channels = spec.stem_width
+    for stage, b, stride in _stages(spec):
+        inner, out = spec.widths(stage)
+        x = _block(ops, x, spec, channels, inner, out, stride, f"conv{stage + 2}_block{b + 1}")
+        channels = out
+    x = _activations(ops, x, UNITS[spec.unit][0], "post")
+    if include_top:
+        x = ops.pool(x, "avg", "avg_pool")
+        return ops.dense(x, classes, classifier_activation, "predictions")
+    if pooling:
+        x = ops.pool(x, pooling, f"{pooling}_pool")
+    return x
+
+
+# Interpreter 1: Keras layers -----------------------------------------------
+
+
+class _Layers:
+    """Creates the network's Keras layers, each configured once here."""
+
+    def __init__(self, spec):
+        self.channels_last = keras.config.image_data_format() == "channels_last"
+        keras_layout = spec.layout == "keras"
+        self.bn_args = dict(
+            axis=-1 if self.channels_last else 1,
+            epsilon=1.001e-5 if keras_layout else 1e-5,
+            momentum=0.99 if keras_layout else 0.9,
+        )
+        # torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu").
+        self.init = "glorot_uniform" if keras_layout else keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
+
+    def conv(self, x, prefix, filters, kernel, stride, groups, bias, pad):
+        if pad:
+            x = keras.layers.ZeroPadding2D(kernel // 2, name=f"{prefix}_pad")(x)
+        return keras.layers.Conv2D(
+            filters, kernel, strides=stride, padding="valid" if pad else "same", groups=groups,
+            use_bias=bias, kernel_initializer=self.init, name=f"{prefix}_conv",
+        )(x)
+
+    def bn(self, x, name):
+        return keras.layers.BatchNormalization(**self.bn_args, name=name)(x)
+
+    def relu(self, x, name):
+        return keras.layers.Activation("relu", name=name)(x)
+
+    def dropout(self, x, rate, name):
+        return keras.layers.Dropout(rate, name=name)(x)
+
+    def maxpool(self, x, size, stride, prefix, pad):
+        if pad:
+            x = keras.layers.ZeroPadding2D(pad, name=f"{prefix}_pad")(x)
+        return keras.layers.MaxPooling2D(size, strides=stride, name=f"{prefix}_pool" if pad else prefix)(x)
+
+    def pad_channels(self, x, n, name):
+        return ZeroPadChannels(n, name=name)(x)
+
+    def add(self, a, b, name):
+        return keras.layers.Add(name=name)([a, b])
+
+    def identity(self, x, name):
+        return keras.layers.Identity(name=name)(x)
+
+    def pool(self, x, kind, name):
+        layer = keras.layers.GlobalAveragePooling2D if kind == "avg" else keras.layers.GlobalMaxPooling2D
+        return layer(name=name)(x)
+
+    def dense(self, x, units, activation, name):
+        return keras.layers.Dense(units, activation=activation, name=name)(x)
+
+
+# Interpreter 2: counting ----------------------------------------------------
+
+
+@dataclasses.dataclass
+class Complexity:
+    """Size and cost of a network, computed from its spec without building it.
+
+    Attributes:
+        trainable_params: trainable weights (what torch's `parameters()` counts).
+        params: Keras' `count_params()`: also BatchNorm's moving mean and variance.
+        macs: multiply-accumulates of one forward pass of one image (convs and the
+            dense layer, as torchvision and the papers count), or `None` for a
+            variable input size.
+    """
+
+    trainable_params: int = 0
+    params: int = 0
+    macs: int | None = 0
+
+
+class _Counter:
+    """Follows (height, width, channels) through the network and counts."""
+
+    def __init__(self):
+        self.result = Complexity()
+
+    def _weights(self, trainable, non_trainable=0):
+        self.result.trainable_params += trainable
+        self.result.params += trainable + non_trainable
+
+    def _macs(self, size, per_position):
+        if self.result.macs is not None:
+            self.result.macs = None if None in size else self.result.macs + math.prod(size) * per_position
+
+    @staticmethod
+    def _resize(size, kernel, stride, pad):
+        if pad is None:  # "same"
+            return tuple(None if s is None else -(-s // stride) for s in size)
+        return tuple(None if s is None else (s + 2 * pad - kernel) // stride + 1 for s in size)
+
+    def conv(self, x, prefix, filters, kernel, stride, groups, bias, pad):
+        *size, c = x
+        size = self._resize(size, kernel, stride, kernel // 2 if pad else None)
+        per_position = kernel * kernel * (c // groups) * filters
+        self._weights(per_position + (filters if bias else 0))
+        self._macs(size, per_position)
+        return (*size, filters)
+
+    def bn(self, x, name):
+        self._weights(2 * x[-1], 2 * x[-1])
+        return x
+
+    def relu(self, x, *_):
+        return x
+
+    dropout = identity = relu
+
+    def maxpool(self, x, size, stride, prefix, pad):
+        return (*self._resize(x[:-1], size, stride, pad), x[-1])
+
+    def pad_channels(self, x, n, name):
+        return (*x[:-1], x[-1] + n)
+
+    def add(self, a, b, name):
+        return b
+
+    def pool(self, x, kind, name):
+        return (x[-1],)
+
+    def dense(self, x, units, activation, name):
+        self._weights(x[-1] * units + units)
+        self._macs((), x[-1] * units)
+        return (units,)
+
+
+# Public API ------------------------------------------------------------------
+
+POOLINGS = (None, "avg", "max")
+
+
+def _resolve(spec, include_top, input_tensor, input_shape, pooling, classes):
+    """Validates the keras.applications arguments; returns (H, W, C), classes."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"`pooling` must be one of {list(POOLINGS)}; received pooling={pooling!r}")
+    classes = spec.default_classes if classes is None else classes
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes <= 0:
+        raise ValueError(f"`classes` must be a positive integer; received classes={classes!r}")
+    channels_last = keras.config.image_data_format() == "channels_last"
+    if input_shape is None and input_tensor is not None:
+        input_shape = tuple(input_tensor.shape[1:])
+    if input_shape is None:
+        size = spec.default_size if include_top else None
+        input_shape = (size, size, 3) if channels_last else (3, size, size)
+    layout = "(height, width, channels)" if channels_last else "(channels, height, width)"
+    if not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3:
+        raise ValueError(f"`input_shape` must have rank 3, {layout}; received input_shape={input_shape!r}")
+    input_shape = tuple(input_shape)
+    hwc = input_shape if channels_last else (*input_shape[1:], input_shape[0])
+    if not all(d is None or (isinstance(d, int) and d > 0) for d in hwc[:2]) or not isinstance(hwc[2], int) or hwc[2] <= 0:
+        raise ValueError(f"`input_shape` must be {layout} with positive integers (height and width may be None); "
+                         f"received input_shape={input_shape!r}")
+    if any(d is not None and d < spec.min_size for d in hwc[:2]):
+        raise ValueError(f"Input size must be at least {spec.min_size}x{spec.min_size} for this network (it "
+                         f"downsamples {spec.min_size}x); received input_shape={input_shape!r}")
+    if include_top and None in hwc:
+        raise ValueError(f"`include_top=True` needs a fixed input size; received input_shape={input_shape!r}. "
+                         f"Use include_top=False (with `pooling`) for variable-size inputs.")
+    return input_shape, hwc, classes
+
+
+def _with_changes(spec, changes):
+    try:
+        return spec.replace(**changes) if changes else spec
+    except TypeError:
+        fields = [f.name for f in dataclasses.fields(Spec)]
+        unknown = sorted(set(changes) - set(fields))
+        raise ValueError(f"Unknown arguments {unknown}; a builder takes the keras.applications arguments and "
+                         f"the Spec fields {fields}") from None
+
+
+def complexity(model, input_shape=None, classes=None, include_top=True, pooling=None, **changes):
+    """Parameters and multiply-accumulates of a network, from its spec alone.
+
+    Args:
+        model: a name in `keras_resnet.SPECS` or a `keras_resnet.Spec`.
+        input_shape: as for the builders; defaults to the network's default size.
+        classes, include_top, pooling: as for the builders.
+        **changes: `Spec` fields to override, as for the builders.
+
+    Returns:
+        A `Complexity` (`trainable_params`, `params` as `count_params()`, `macs`).
+
+    Example:
+        >>> keras_resnet.complexity("ResNet50").params
+        25636712
+    """
+    spec = _with_changes(get_spec(model), changes)
+    if input_shape is None:
+        input_shape = (spec.default_size, spec.default_size, 3)
+        if keras.config.image_data_format() == "channels_first":
+            input_shape = input_shape[::-1]
+    _, hwc, classes = _resolve(spec, include_top, None, input_shape, pooling, classes)
+    counter = _Counter()
+    _network(counter, hwc, spec, include_top, pooling, classes, None)
+    return counter.result
+
+
+def _load_weights(model, weights):
+    if not isinstance(weights, (str, os.PathLike)) or not os.path.exists(weights):
+        raise ValueError(f"`weights` must be None or the path of an existing weights file; received weights={weights!r}")
+    try:
+        model.load_weights(weights)
+    except Exception as e:  # name the first layer that does not fit
+        raise ValueError(f"The weights file {os.fspath(weights)!r} does not fit model {model.name!r}: "
+                         f"{_first_mismatch(model, weights) or e}") from e
+
+
+def _first_mismatch(model, path):
+    """Describes the first layer whose weights in `path` differ in shape or count."""
+    try:
+        import h5py
+    except ImportError:  # pragma: no cover - h5py comes with keras
+        return None
+    with h5py.File(path, "r") as f:
+        if "layers" in f:  # Keras 3 `.weights.h5`
+            def stored(layer):
+                group = f["layers"].get(layer.name, {})
+                return [group["vars"][k].shape for k in sorted(group["vars"], key=int)] if "vars" in group else []
+        elif "layer_names" in f.attrs or "model_weights" in f:  # legacy HDF5, matched by name
+            g = f["model_weights"] if "model_weights" in f else f
+
+            def stored(layer):
+                if layer.name not in g:
+                    return []
+                return [g[layer.name][n].shape for n in g[layer.name].attrs.get("weight_names", [])]
+        else:
+            return None
+        for layer in model.layers:
+            expected = [tuple(w.shape) for w in layer.weights]
+            found = [tuple(s) for s in stored(layer)]
+            if expected != found:
+                return f"layer {layer.name!r} expects weights of shapes {expected}, the file has {found}"
+    return None
+
+
+def build(model, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+          classes=None, classifier_activation="softmax", name=None, **changes):
+    """Builds any row of `keras_resnet.SPECS`, or any `Spec`, as a functional `keras.Model`.
+
+    Args:
+        model: a name in `keras_resnet.SPECS` (e.g. `"ResNet50"`) or a `Spec`.
+        include_top: whether to end with global average pooling and a dense classifier.
+        weights: `None` (random initialisation) or the path of a weights file.
+        input_tensor: optional Keras tensor to use as the model's input.
+        input_shape: `(height, width, channels)` (channels first when Keras is so
+            configured); any channel count; height and width may be `None`
+            without the top. Default: 224x224x3 (ImageNet stem) or 32x32x3
+            (CIFAR stem) with the top, `(None, None, 3)` without.
+        pooling: `None`, `"avg"` or `"max"`: global pooling of the features when
+            `include_top=False`.
+        classes: classifier width; default 1000 (ImageNet stem) or 10 (CIFAR stem).
+        classifier_activation: activation of the classifier; `None` for logits.
+        name: model name; default the table name in lower case, or "resnet".
+        **changes: `Spec` fields to override, e.g. `layout="torchvision"`,
+            `unit="e"`, `shortcut="none"` (the plain network), `dropout=0.3`.
+
+    Returns:
+        A `keras.Model`. The outputs of the stages are the layers named in
+        `spec.stage_outputs` (`conv{stage}_block{n}_out`).
+
+    Example:
+        >>> model = keras_resnet.build("ResNet56", shortcut="none")  # plain-56
+        >>> model = keras_resnet.build(keras_resnet.wide_resnet(28, 10, dropout=0.3), classes=100)
+    """
+    spec = _with_changes(get_spec(model), changes)
+    input_shape, hwc, classes = _resolve(spec, include_top, input_tensor, input_shape, pooling, classes)
+    if input_tensor is None:
+        inputs = keras.Input(shape=input_shape)
+    elif keras.backend.is_keras_tensor(input_tensor):
+        inputs = input_tensor
+    else:
+        inputs = keras.Input(tensor=input_tensor, shape=input_shape)
+    outputs = _network(_Layers(spec), inputs, spec, include_top, pooling, classes, classifier_activation)
+    if name is None:
+        name = model.lower() if isinstance(model, str) else "resnet"
+    source = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else inputs
+    result = keras.Model(source, outputs, name=name)
+    if weights is not None:
+        _load_weights(result, weights)
+    return result
+
+
+def preprocess_input(x, data_format=None, mode="caffe"):
+    """Keras' ImageNet preprocessing. Mode "caffe" (RGB->BGR, subtract the mean)
+    suits keras.applications v1 weights, "tf" (scale to [-1, 1]) V2 weights,
+    "torch" (scale, then ImageNet mean/std) torchvision weights."""
+    return imagenet_utils.preprocess_input(x, data_format=data_format, mode=mode)
+
+
+decode_predictions = imagenet_utils.decode_predictions
+
+
+# The builders, one per table row, with the keras.applications signature --------
+
+_ARGS_DOC = """
+    Args:
+        include_top, weights, input_tensor, input_shape, pooling, classes,
+        classifier_activation, name: as in keras.applications; see `keras_resnet.build`.
+        **changes: `Spec` fields to override (e.g. `layout="torchvision"`).
+
+    Returns:
+        A `keras.Model`.
+"""
+
+
+def _builder(key):
+    spec = SPECS[key]
+
+    def builder(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+                classes=spec.default_classes, classifier_activation="softmax", name=key.lower(), **changes):
+        return build(key, include_top=include_top, weights=weights, input_tensor=input_tensor,
+                     input_shape=input_shape, pooling=pooling, classes=classes,
+                     classifier_activation=classifier_activation, name=name, **changes)
+
+    builder.__name__ = builder.__qualname__ = key
+    builder.__doc__ = (f"Instantiates {key}: `keras_resnet.SPECS[{key!r}]` =\n    {spec}.\n"
+                       f"{_ARGS_DOC}\n    Example:\n        >>> model = keras_resnet.{key}()\n")
+    return builder
+
+
+BUILDERS = {key: _builder(key) for key in SPECS}
+
+
+def WideResNet(depth, width, dropout=0.0, include_top=True, weights=None, input_tensor=None, input_shape=None,
+               pooling=None, classes=10, classifier_activation="softmax", name=None, **changes):
+    """Instantiates WRN-`depth`-`width` (Zagoruyko & Komodakis 2016) for CIFAR-size inputs.
+
+    Args:
+        depth: 6n+4 (10, 16, 22, 28, 40, ...).
+        width: widening factor k (may be fractional).
+        dropout: dropout rate between the two convs of each block (0.3 in the paper).
+        (others): as in keras.applications; see `keras_resnet.build`.
+
+    Example:
+        >>> model = keras_resnet.WideResNet(28, 10, dropout=0.3, classes=100)
+    """
+    return build(wide_resnet(depth, width, dropout), include_top=include_top, weights=weights,
+                 input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
+                 classifier_activation=classifier_activation, name=name or f"wrn{depth}_{width}", **changes)

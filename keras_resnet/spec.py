@@ -1,0 +1,284 @@
+"""The block-spec table: every named network as one row of plain values.
+
+A `Spec` says *what* a residual network is; `keras_resnet.build` turns it into a
+Keras model and `keras_resnet.complexity` counts it without building. Widths,
+strides and where shortcuts project are derived from the fields, never stored.
+
+Papers:
+- He, Zhang, Ren, Sun 2015, Deep Residual Learning for Image Recognition, arXiv:1512.03385.
+- He, Zhang, Ren, Sun 2016, Identity Mappings in Deep Residual Networks, arXiv:1603.05027.
+- Zagoruyko & Komodakis 2016, Wide Residual Networks, arXiv:1605.07146.
+- Xie, Girshick, Dollar, Tu, He 2017, Aggregated Residual Transformations, arXiv:1611.05431.
+"""
+
+import dataclasses
+import difflib
+
+BLOCKS = ("basic", "bottleneck")
+STEMS = ("imagenet", "cifar")
+SHORTCUTS = ("A", "B", "C", "none")
+LAYOUTS = ("keras", "torchvision")
+
+# He 2016 Fig. 4. A residual branch is `pre conv (bn relu conv)* end`, then the
+# shortcut is added and `post` follows the addition. Each entry: (pre, end, post).
+UNITS = {
+    "a": ((), ("bn",), ("relu",)),  # original (He 2015): ReLU after addition
+    "b": ((), (), ("bn", "relu")),  # BN after addition
+    "c": ((), ("bn", "relu"), ()),  # ReLU before addition
+    "d": (("relu",), ("bn",), ()),  # ReLU-only pre-activation
+    "e": (("bn", "relu"), (), ()),  # full pre-activation (He 2016, "v2")
+}
+
+
+def _choice(field, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"`{field}` must be one of {list(allowed)}; received {field}={value!r}")
+
+
+def _positive(field, value, kind=int):
+    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        what = "a positive integer" if kind is int else "a positive number"
+        raise ValueError(f"`{field}` must be {what}; received {field}={value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """What a residual network is, as plain values.
+
+    Attributes:
+        blocks: residual blocks per stage, e.g. `(3, 4, 6, 3)` for ResNet-50. Stage
+            `i` has stride 2 for `i > 0` and base width `width * 2**i`.
+        block: `"basic"` (two 3x3 convs) or `"bottleneck"` (1x1, 3x3, 1x1; output
+            4x the base width).
+        width: base width ("planes") of the first stage.
+        widen: Wide ResNet factor `k` on the inner (3x3) width; may be fractional.
+        groups: ResNeXt cardinality `C` of every 3x3 conv.
+        group_width: ResNeXt `d`, channels per group in the first stage; `None`
+            means `width * widen / groups`.
+        stem: `"imagenet"` (7x7/2 conv, 3x3/2 max-pool) or `"cifar"` (3x3 conv).
+        stem_width: output channels of the stem conv.
+        unit: residual-unit order of He 2016 Fig. 4, `"a"` (original) to `"e"`
+            (full pre-activation); see `UNITS`.
+        shortcut: He 2015's options: `"A"` zero-pads new channels, `"B"` projects
+            where the channel count changes, `"C"` projects in every block;
+            `"none"` removes shortcuts (the plain networks). Where only the
+            resolution changes, A and B subsample.
+        dropout: dropout rate before the last conv of each block (Wide ResNet).
+        layout: `"keras"` reproduces keras.applications (v1: stride on the first
+            1x1, bias on every conv, BN epsilon 1.001e-5; pre-activation: TF-slim's
+            stride in the *last* block of a stage with a subsampling shortcut, bias
+            only on convs that no BN follows). `"torchvision"` is "ResNet v1.5":
+            stride on the 3x3 of the first block, no conv bias, BN epsilon 1e-5,
+            momentum 0.9 (torch 0.1), He-normal init.
+    """
+
+    blocks: tuple
+    block: str = "bottleneck"
+    width: int = 64
+    widen: float = 1
+    groups: int = 1
+    group_width: int | None = None
+    stem: str = "imagenet"
+    stem_width: int = 64
+    unit: str = "a"
+    shortcut: str = "B"
+    dropout: float = 0.0
+    layout: str = "keras"
+
+    def __post_init__(self):
+        blocks = self.blocks
+        if isinstance(blocks, list):
+            blocks = tuple(blocks)
+            object.__setattr__(self, "blocks", blocks)
+        if not isinstance(blocks, tuple) or not blocks:
+            raise ValueError(f"`blocks` must be a non-empty tuple of positive integers; received blocks={blocks!r}")
+        for n in blocks:
+            _positive("blocks", n)
+        _choice("block", self.block, BLOCKS)
+        _choice("stem", self.stem, STEMS)
+        _choice("unit", self.unit, tuple(UNITS))
+        _choice("shortcut", self.shortcut, SHORTCUTS)
+        _choice("layout", self.layout, LAYOUTS)
+        for field in ("width", "groups", "stem_width"):
+            _positive(field, getattr(self, field))
+        _positive("widen", self.widen, (int, float))
+        if self.group_width is not None:
+            _positive("group_width", self.group_width)
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"`dropout` must be in [0, 1); received dropout={self.dropout!r}")
+        inner = self.inner_width
+        if inner % self.groups:
+            raise ValueError(
+                f"The 3x3 width ({inner} = width {self.width} x widen {self.widen}) must be divisible "
+                f"by groups; received groups={self.groups}. Set `group_width` or a width divisible by {self.groups}."
+            )
+        if self.block == "basic" and self.stem_width % self.groups:
+            raise ValueError(
+                f"A basic block's first 3x3 conv is grouped, so stem_width must be divisible by groups; "
+                f"received stem_width={self.stem_width}, groups={self.groups}"
+            )
+
+    # Derived values -------------------------------------------------------
+
+    @property
+    def preact(self):
+        """Whether units start with an activation (He 2016 (d), (e)): no BN-ReLU in
+        the stem, a final activation after the last stage, projections read the
+        pre-activated input."""
+        return bool(UNITS[self.unit][0])
+
+    @property
+    def inner_width(self):
+        """Width of the first stage's 3x3 convs."""
+        base = self.groups * self.group_width if self.group_width else self.width
+        return int(round(base * self.widen))
+
+    def widths(self, stage):
+        """(3x3 width, output width) of a stage."""
+        inner = self.inner_width * 2**stage
+        out = self.width * 2**stage * 4 if self.block == "bottleneck" else inner
+        return inner, out
+
+    @property
+    def depth(self):
+        """Weighted layers, counted as the papers do (convs on the main path + dense)."""
+        return sum(self.blocks) * (3 if self.block == "bottleneck" else 2) + 2
+
+    @property
+    def default_size(self):
+        return 224 if self.stem == "imagenet" else 32
+
+    @property
+    def default_classes(self):
+        return 1000 if self.stem == "imagenet" else 10
+
+    @property
+    def min_size(self):
+        """The total downsampling factor: smaller inputs would vanish."""
+        return (4 if self.stem == "imagenet" else 1) * 2 ** (len(self.blocks) - 1)
+
+    @property
+    def stage_outputs(self):
+        """Names of the layers that end each stage, e.g. for a feature pyramid:
+
+        `keras.Model(m.input, [m.get_layer(n).output for n in spec.stage_outputs])`
+        """
+        names = [f"conv{s + 2}_block{n}_out" for s, n in enumerate(self.blocks)]
+        if self.preact:  # the last stage is only normalised by the final activation
+            names[-1] = "post_relu"
+        return tuple(names)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        d = dataclasses.asdict(self)
+        d["blocks"] = list(self.blocks)
+        return d
+
+    @classmethod
+    def from_dict(cls, d):
+        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"Unknown Spec fields {sorted(unknown)}; allowed: {[f.name for f in dataclasses.fields(cls)]}")
+        return cls(**d)
+
+
+# Parametric families -------------------------------------------------------
+
+
+def _depth(family, depth, per_block, offset, minimum=1):
+    n, rest = divmod(depth - offset, per_block) if isinstance(depth, int) else (0, 1)
+    if isinstance(depth, bool) or rest or n < minimum:
+        examples = ", ".join(str(per_block * k + offset) for k in range(minimum, minimum + 5))
+        raise ValueError(
+            f"{family} depth must be {per_block}n+{offset} with n >= {minimum} ({examples}, ...); received depth={depth!r}"
+        )
+    return n
+
+
+def cifar_resnet(depth, shortcut="A", unit="a"):
+    """He 2015 CIFAR ResNet-`depth` (6n+2): 3 stages of n basic blocks, widths 16/32/64."""
+    n = _depth("CIFAR ResNet", depth, 6, 2)
+    return Spec((n,) * 3, "basic", width=16, stem="cifar", stem_width=16, unit=unit, shortcut=shortcut, layout="torchvision")
+
+
+def preact_resnet(depth, unit="e"):
+    """He 2016 pre-activation bottleneck ResNet-`depth` (9n+2): outputs 64/128/256."""
+    n = _depth("Pre-activation ResNet", depth, 9, 2)
+    return Spec((n,) * 3, "bottleneck", width=16, stem="cifar", stem_width=16, unit=unit, layout="torchvision")
+
+
+def wide_resnet(depth, width, dropout=0.0):
+    """Zagoruyko & Komodakis WRN-`depth`-`width` (6n+4): pre-activation basic blocks,
+    widths 16k/32k/64k; `width` (k) may be fractional."""
+    n = _depth("WRN", depth, 6, 4)
+    _positive("width", width, (int, float))
+    return Spec((n,) * 3, "basic", width=16, widen=width, stem="cifar", stem_width=16, unit="e",
+                dropout=dropout, layout="torchvision")
+
+
+def resnext29(cardinality, group_width):
+    """Xie 2017 CIFAR ResNeXt-29 `cardinality`x`group_width`d: 3 stages of 3
+    bottleneck blocks, outputs 256/512/1024."""
+    _positive("cardinality", cardinality)
+    _positive("group_width", group_width)
+    return Spec((3, 3, 3), "bottleneck", width=64, groups=cardinality, group_width=group_width,
+                stem="cifar", stem_width=64, layout="torchvision")
+
+
+# The table -----------------------------------------------------------------
+# One row per named model. ImageNet rows follow He 2015 Table 1 (200: He 2016);
+# "keras" rows reproduce keras.applications, torchvision-only families (ResNeXt,
+# Wide ResNet) use its layout, as their papers and published weights do.
+# CIFAR rows are the networks of each paper's CIFAR tables (REFERENCE.md s5).
+SPECS = {
+    "ResNet18": Spec((2, 2, 2, 2), "basic"),
+    "ResNet34": Spec((3, 4, 6, 3), "basic"),
+    "ResNet50": Spec((3, 4, 6, 3)),
+    "ResNet101": Spec((3, 4, 23, 3)),
+    "ResNet152": Spec((3, 8, 36, 3)),
+    "ResNet200": Spec((3, 24, 36, 3)),
+    "ResNet18V2": Spec((2, 2, 2, 2), "basic", unit="e"),
+    "ResNet34V2": Spec((3, 4, 6, 3), "basic", unit="e"),
+    "ResNet50V2": Spec((3, 4, 6, 3), unit="e"),
+    "ResNet101V2": Spec((3, 4, 23, 3), unit="e"),
+    "ResNet152V2": Spec((3, 8, 36, 3), unit="e"),
+    "ResNet200V2": Spec((3, 24, 36, 3), unit="e"),
+    "ResNeXt50_32x4d": Spec((3, 4, 6, 3), groups=32, group_width=4, layout="torchvision"),
+    "ResNeXt101_32x8d": Spec((3, 4, 23, 3), groups=32, group_width=8, layout="torchvision"),
+    "ResNeXt101_64x4d": Spec((3, 4, 23, 3), groups=64, group_width=4, layout="torchvision"),
+    "WideResNet50_2": Spec((3, 4, 6, 3), widen=2, layout="torchvision"),
+    "WideResNet101_2": Spec((3, 4, 23, 3), widen=2, layout="torchvision"),
+    "ResNet20": cifar_resnet(20),
+    "ResNet32": cifar_resnet(32),
+    "ResNet44": cifar_resnet(44),
+    "ResNet56": cifar_resnet(56),
+    "ResNet110": cifar_resnet(110),
+    "ResNet1202": cifar_resnet(1202),
+    "PreActResNet164": preact_resnet(164),
+    "PreActResNet1001": preact_resnet(1001),
+    "WRN16_4": wide_resnet(16, 4),
+    "WRN16_8": wide_resnet(16, 8),
+    "WRN28_10": wide_resnet(28, 10),
+    "WRN40_4": wide_resnet(40, 4),
+    "ResNeXt29_8x64d": resnext29(8, 64),
+    "ResNeXt29_16x64d": resnext29(16, 64),
+}
+
+
+def get_spec(name_or_spec):
+    """The `Spec` of a table row (by name) or a `Spec` itself."""
+    if isinstance(name_or_spec, Spec):
+        return name_or_spec
+    if isinstance(name_or_spec, str) and name_or_spec in SPECS:
+        return SPECS[name_or_spec]
+    by_lower = {k.lower(): k for k in SPECS}
+    key = str(name_or_spec).lower()
+    close = [by_lower[k] for k in difflib.get_close_matches(key, list(by_lower), n=3, cutoff=0.6)]
+    if key in by_lower:
+        close = [by_lower[key]]
+    hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+    raise ValueError(
+        f"Unknown model {name_or_spec!r}.{hint} Known models: {', '.join(SPECS)}; or pass a keras_resnet.Spec."
+    )
