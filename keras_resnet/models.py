@@ -46,9 +46,6 @@ def _block(ops, x, spec, channels, inner, out, stride, name):
     convs = [(1, inner), (3, inner), (1, out)] if spec.block == "bottleneck" else [(3, inner), (3, out)]
     # keras.applications v1 strides the first 1x1 (Caffe); v1.5 and v2 the 3x3.
     strided = 0 if spec.layout == "keras" and not spec.preact else [k for k, _ in convs].index(3)
-    # keras.applications v2 pads every 3x3 explicitly (layers `_2_pad`); elsewhere
-    # only strided convs are, symmetrically as in Caffe and torch (TF's "same" is not).
-    pad_all = spec.layout == "keras" and spec.preact
 
     y = _activations(ops, x, pre, f"{name}_preact")
     if spec.shortcut == "C" or (spec.shortcut == "B" and channels != out):
@@ -73,7 +70,7 @@ def _block(ops, x, spec, channels, inner, out, stride, name):
         s = stride if i == strided else 1
         groups = spec.groups if kernel == 3 else 1
         y = ops.conv(y, f"{name}_{i + 1}", filters, kernel, s, groups, _bias(spec, acts[:1] == ("bn",)),
-                     kernel > 1 and (s > 1 or pad_all))
+                     kernel > 1 and (s > 1 or spec.slim))  # explicit pads are symmetric, as in torch
         y = _activations(ops, y, acts, f"{name}_{i + 1}")
 
     merge = f"{name}_add" if post else f"{name}_out"
@@ -85,11 +82,10 @@ def _stages(spec):
     """(stage, block, stride) for every block. Stage i > 0 halves the resolution in
     its first block, or, in keras.applications' pre-activation (TF-slim) layout,
     stage i < last halves it in its last block."""
-    slim = spec.layout == "keras" and spec.preact
     last_stage = len(spec.blocks) - 1
     for stage, n in enumerate(spec.blocks):
         for b in range(n):
-            halves = (b == n - 1 and stage < last_stage) if slim else (b == 0 and stage > 0)
+            halves = (b == n - 1 and stage < last_stage) if spec.slim else (b == 0 and stage > 0)
             yield stage, b, 2 if halves else 1
 
 
@@ -107,7 +103,7 @@ def _network(ops, x, spec, include_top, pooling, classes, classifier_activation)
         x = _block(ops, x, spec, channels, inner, out, stride, f"conv{stage + 2}_block{b + 1}")
         channels = out
     x = _activations(ops, x, UNITS[spec.unit][0], "post")
-    if include_top:
+    if include_top:  # keras.applications: global average pooling, then the classifier
         x = ops.pool(x, "avg", "avg_pool")
         return ops.dense(x, classes, classifier_activation, "predictions")
     if pooling:

@@ -128,6 +128,13 @@ class Spec:
         return bool(UNITS[self.unit][0])
 
     @property
+    def slim(self):
+        """Whether keras.applications' pre-activation layout applies, which follows
+        TF-slim: the stride sits in the last block of a stage, every 3x3 is padded
+        explicitly, and the first 1x1 keeps stride 1."""
+        return self.layout == "keras" and self.preact
+
+    @property
     def inner_width(self):
         """Width of the first stage's 3x3 convs."""
         base = self.groups * self.group_width if self.group_width else self.width

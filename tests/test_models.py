@@ -69,7 +69,7 @@ def test_every_row_builds_as_counted(name):
     size = spec.default_size // (4 if spec.stem == "imagenet" else 1)
     shapes = [model.get_layer(n).output.shape for n in spec.stage_outputs]
     expected = [(None, size // 2**i, size // 2**i, spec.widths(i)[1]) for i in range(len(spec.blocks))]
-    if spec.layout == "keras" and spec.preact:  # TF-slim: a stage ends with the next one's stride
+    if spec.slim:  # TF-slim: a stage ends with the next one's stride
         expected = [(None, s // 2, s // 2, c) for _, s, _, c in expected[:-1]] + expected[-1:]
     assert [tuple(s) for s in shapes] == expected
 
