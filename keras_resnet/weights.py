@@ -308,3 +308,41 @@ def from_torchvision(checkpoint, arch=None, **kwargs):
     model = build(TORCHVISION[arch], layout="torchvision", **kwargs)
     load_torchvision(model, state)
     return model
+
+
+# Fine-tuning -----------------------------------------------------------------
+
+
+def unfreeze(model, first=None):
+    """Makes a pretrained backbone trainable for fine-tuning, except its BatchNorm layers.
+
+    In Keras 3 a BatchNormalization layer with `trainable=False` runs in
+    inference mode, normalising with its pretrained moving statistics and
+    leaving them unchanged, which is what fine-tuning on a small dataset needs.
+    (Calling the backbone with `training=False` is not enough once it is
+    trainable: `fit` passes `training=True` down to nested models.) Freeze the
+    whole backbone with `model.trainable = False` to train a new head first;
+    then unfreeze it, or its last stages, with a low learning rate, and compile
+    again.
+
+    Args:
+        model: the backbone, e.g. `keras_resnet.ResNet50(include_top=False)`.
+        first: the first layer to train, by name or name prefix: `"conv5"`
+            trains the last stage of a ResNet-50 only. Default: every layer.
+
+    Returns:
+        `model`, whose layers from `first` on, BatchNorm excepted, are trainable.
+
+    Example:
+        >>> backbone = keras_resnet.ResNet50(include_top=False, pooling="avg")
+        >>> keras_resnet.weights.unfreeze(backbone, "conv5")
+    """
+    names = [layer.name for layer in model.layers]
+    starts = [i for i, name in enumerate(names) if first is None or name == first or name.startswith(f"{first}_")]
+    if not starts:
+        raise ValueError(f"Model {model.name!r} has no layer named {first!r} or starting with '{first}_'; "
+                         f"its stages start at {sorted({n.split('_')[0] for n in names if n.startswith('conv')})}")
+    model.trainable = True
+    for i, layer in enumerate(model.layers):
+        layer.trainable = i >= starts[0] and not isinstance(layer, keras.layers.BatchNormalization)
+    return model
