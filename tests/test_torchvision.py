@@ -88,12 +88,17 @@ def test_file_round_trip_without_torch(tvm, tmp_path, monkeypatch):
     convert.main([str(tmp_path / "resnet18.pth"), str(out)])
     with pytest.raises(SystemExit):  # never overwrites without --overwrite
         convert.main([str(tmp_path / "resnet18.pth"), str(out)])
+    convert.main([str(tmp_path / "resnet18.pth"), str(tmp_path / "whole.keras")])
 
     monkeypatch.setitem(sys.modules, "torch", None)
     for path in (tmp_path / "a.weights.h5", out):
         loaded = keras_resnet.build("ResNet18", layout="torchvision", classes=7, input_shape=(SIZE, SIZE, 3),
                                     classifier_activation=None, weights=path)
         np.testing.assert_allclose(keras_logits(loaded, x), expected, rtol=0, atol=1e-4)
+    whole = keras.saving.load_model(tmp_path / "whole.keras")  # 224x224 input, softmax: same weights
+    assert [v.path for v in whole.weights] == [v.path for v in loaded.weights]
+    for a, b in zip(whole.weights, loaded.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
     with pytest.raises(ImportError, match="pip install torch"):
         weights.from_torchvision(tmp_path / "resnet18.pth")
 
