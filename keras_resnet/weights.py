@@ -80,8 +80,8 @@ def imagenet(spec, include_top=True, classes=1000, channels=3, classifier_activa
     Raises:
         ValueError: the weights do not fit the request, or the download is corrupt.
     """
-    published = {SPECS[name]: name for name in KERAS_WEIGHTS}
-    name = published.get(get_spec(spec))
+    spec = get_spec(spec)
+    name = {SPECS[name]: name for name in KERAS_WEIGHTS}.get(spec)
     if name is None:
         rows = {v: k for k, v in SPECS.items()}
         raise ValueError(
