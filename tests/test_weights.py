@@ -54,6 +54,18 @@ def test_builders_default_to_imagenet_as_keras_applications():
         assert default == ("imagenet" if name in weights.KERAS_WEIGHTS else None), name
 
 
+@pytest.mark.parametrize("name", ["ResNet152", "ResNet152V2"])
+def test_weight_order_is_keras_applications(name):
+    """keras.applications' .h5 files load by the order of the layers with weights:
+    ours must have the same layers, in the same order, with the same shapes
+    (ResNet50 and 50V2 are loaded below; 101 differs from 152 in block counts only)."""
+    def weighted(model):
+        return [(layer.name, [tuple(w.shape) for w in layer.weights]) for layer in model.layers if layer.weights]
+
+    kwargs = dict(weights=None, include_top=False, input_shape=(32, 32, 3))
+    assert weighted(getattr(keras_resnet, name)(**kwargs)) == weighted(getattr(keras.applications, name)(**kwargs))
+
+
 @pytest.mark.parametrize("name, include_top", [("ResNet50", True), ("ResNet50V2", False)])
 def test_imagenet_file_in_the_keras_cache_gives_keras_applications_outputs(cache, monkeypatch, name, include_top):
     """A randomised keras.applications model's weights, saved as keras.applications
