@@ -21,7 +21,8 @@ setup(
         "tensorflow-datasets>=4.9",
         "keras-tuner>=1.4",
     ],
-    extras_require={"test": ["pytest>=7", "pytest-xdist>=3"]},
+    # torch only reads torchvision checkpoints (keras_resnet.weights.from_torchvision).
+    extras_require={"test": ["pytest>=7", "pytest-xdist>=3"], "torch": ["torch>=1.13"]},
     license="Apache-2.0",
     classifiers=[
         "Programming Language :: Python :: 3",

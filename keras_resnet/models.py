@@ -9,6 +9,7 @@ two always describe the same network.
 
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 import re
@@ -18,6 +19,7 @@ import h5py
 import keras
 from keras.applications import imagenet_utils
 
+from keras_resnet import weights as pretrained
 from keras_resnet.layers import ZeroPadChannels
 from keras_resnet.spec import SPECS, UNITS, Spec, get_spec, wide_resnet
 
@@ -316,7 +318,8 @@ def complexity(model, input_shape=None, classes=None, include_top=True, pooling=
 
 def _load_weights(model, weights):
     if not isinstance(weights, (str, os.PathLike)) or not os.path.exists(weights):
-        raise ValueError(f"`weights` must be None or the path of an existing weights file; received weights={weights!r}")
+        raise ValueError(f"`weights` must be None, 'imagenet' or the path of an existing weights file; "
+                         f"received weights={weights!r}")
     # Checked before loading: Keras fills a model from a file with fewer layers with
     # only a warning, and reports a shape mismatch by dumping the tensor's values.
     mismatch = _first_mismatch(model, weights)
@@ -385,7 +388,9 @@ def build(model, include_top=True, weights=None, input_tensor=None, input_shape=
     Args:
         model: a name in `keras_resnet.SPECS` (e.g. `"ResNet50"`) or a `Spec`.
         include_top: whether to end with global average pooling and a dense classifier.
-        weights: `None` (random initialisation) or the path of a weights file.
+        weights: `None` (random initialisation), `"imagenet"` (keras.applications'
+            ImageNet weights, for ResNet50/101/152 and V2; see
+            `keras_resnet.weights`) or the path of a weights file.
         input_tensor: optional Keras tensor to use as the model's input.
         input_shape: `(height, width, channels)` (channels first when Keras is so
             configured); any channel count; height and width may be `None`
@@ -409,6 +414,8 @@ def build(model, include_top=True, weights=None, input_tensor=None, input_shape=
     """
     spec = _with_changes(get_spec(model), changes)
     input_shape, hwc, classes = _resolve(spec, include_top, input_tensor, input_shape, pooling, classes)
+    if isinstance(weights, str) and weights == "imagenet":
+        weights = pretrained.imagenet(spec, include_top, classes, hwc[2], classifier_activation)
     if input_tensor is None:
         inputs = keras.Input(shape=input_shape)
     elif keras.backend.is_keras_tensor(input_tensor):
@@ -452,13 +459,19 @@ _ARGS_DOC = """
 def _builder(key):
     spec = SPECS[key]
 
-    def builder(include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
+    # As in keras.applications, rows with published weights default to them.
+    default_weights = "imagenet" if key in pretrained.KERAS_WEIGHTS else None
+
+    def builder(include_top=True, weights=default_weights, input_tensor=None, input_shape=None, pooling=None,
                 classes=spec.default_classes, classifier_activation="softmax", name=key.lower(), **changes):
         return build(key, include_top=include_top, weights=weights, input_tensor=input_tensor,
                      input_shape=input_shape, pooling=pooling, classes=classes,
                      classifier_activation=classifier_activation, name=name, **changes)
 
     builder.__name__ = builder.__qualname__ = key
+    # keras.applications' per-family functions, e.g. `keras_resnet.ResNet50V2.preprocess_input`.
+    builder.preprocess_input = functools.partial(preprocess_input, mode=pretrained.preprocessing_mode(spec))
+    builder.decode_predictions = decode_predictions
     builder.__doc__ = (f"Instantiates {key}: `keras_resnet.SPECS[{key!r}]` =\n    {spec}.\n"
                        f"{_ARGS_DOC}\n    Example:\n        >>> model = keras_resnet.{key}()\n")
     return builder

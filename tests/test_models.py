@@ -32,7 +32,7 @@ def weighted(model):
 def test_keras_applications_parity(name, include_top):
     size = 224 if include_top else 64
     ref = getattr(keras.applications, name)(weights=None, include_top=include_top, input_shape=(size, size, 3))
-    ours = getattr(kr, name)(include_top=include_top, input_shape=(size, size, 3))
+    ours = getattr(kr, name)(weights=None, include_top=include_top, input_shape=(size, size, 3))
     # Same layer names, kernel and bias shapes, in the same topological order.
     assert [layer.name for layer in weighted(ours)] == [layer.name for layer in weighted(ref)]
     assert [w.shape for w in ours.weights] == [w.shape for w in ref.weights]
@@ -150,13 +150,13 @@ def test_option_a_shortcut_is_subsample_and_zero_pad():
 
 
 def test_torchvision_layout():
-    model = kr.ResNet50(layout="torchvision", include_top=False, input_shape=(64, 64, 3))
+    model = kr.ResNet50(weights=None, layout="torchvision", include_top=False, input_shape=(64, 64, 3))
     convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     assert not any(layer.use_bias for layer in convs)
     assert {layer.epsilon for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)} == {1e-5}
     assert model.get_layer("conv3_block1_2_conv").strides == (2, 2)  # v1.5: stride on the 3x3
     assert model.get_layer("conv3_block1_1_conv").strides == (1, 1)
-    keras_v1 = kr.ResNet50(include_top=False, input_shape=(64, 64, 3))
+    keras_v1 = kr.ResNet50(weights=None, include_top=False, input_shape=(64, 64, 3))
     assert keras_v1.get_layer("conv3_block1_1_conv").strides == (2, 2)  # Caffe: stride on the 1x1
     assert model.get_layer("conv3_block1_2_pad").padding == ((1, 1), (1, 1))  # symmetric, as torch
 
@@ -217,7 +217,7 @@ def test_preprocess_and_decode_are_keras():
     (dict(input_shape=(32, 32, None), include_top=False), r"positive integers.*received input_shape=\(32, 32, None\)"),
     (dict(input_shape=(2, 32, 3)), r"at least 4x4 .*received input_shape=\(2, 32, 3\)"),
     (dict(input_shape=(None, None, 3)), r"`include_top=True` needs a fixed input size; received input_shape=\(None, None, 3\)"),
-    (dict(weights="no/such/file.weights.h5"), r"`weights` must be None or the path of an existing weights file; received weights='no/such/file.weights.h5'"),
+    (dict(weights="no/such/file.weights.h5"), r"`weights` must be None, 'imagenet' or the path of an existing weights file; received weights='no/such/file.weights.h5'"),
     (dict(blocks=(3, 3, 0)), r"received blocks=0"),
     (dict(depth=20), r"Unknown arguments \['depth'\]"),
 ])
@@ -228,7 +228,7 @@ def test_build_errors(kwargs, message):
 
 def test_imagenet_input_too_small():
     with pytest.raises(ValueError, match=r"at least 32x32 .*received input_shape=\(16, 16, 3\)"):
-        kr.ResNet50(include_top=False, input_shape=(16, 16, 3))
+        kr.ResNet50(weights=None, include_top=False, input_shape=(16, 16, 3))
 
 
 def test_weights_that_do_not_fit_name_the_layer(tmp_path):

@@ -1,0 +1,51 @@
+"""Command line: convert a torchvision checkpoint into a Keras weights file.
+
+    python -m keras_resnet.convert resnet50-11ad3fa6.pth resnet50.weights.h5
+    python -m keras_resnet.convert model.pth model.keras --arch resnext50_32x4d --no-top
+
+The output is a weights file (`.weights.h5`), loaded without PyTorch by
+`keras_resnet.build(row, layout="torchvision", weights=path)`, or a whole model
+(`.keras`), loaded by `keras.saving.load_model(path)`.
+"""
+
+import argparse
+import os
+import sys
+
+from keras_resnet.weights import TORCHVISION, from_torchvision
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m keras_resnet.convert",
+        description="Convert a torchvision ResNet/ResNeXt/Wide ResNet checkpoint to Keras.")
+    parser.add_argument("checkpoint", help="torchvision state dict file (.pth), read with weights_only=True")
+    parser.add_argument("output", help="a .weights.h5 (weights only) or .keras (whole model) file to write")
+    parser.add_argument("--arch", choices=list(TORCHVISION), help="torchvision builder (default: recognised)")
+    parser.add_argument("--no-top", action="store_true", help="drop the classifier (include_top=False)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    args = parser.parse_args(argv)
+    if not args.output.endswith((".weights.h5", ".keras")):
+        parser.error(f"the output must end in .weights.h5 or .keras; received {args.output!r}")
+    if os.path.exists(args.output) and not args.overwrite:
+        parser.error(f"{args.output!r} exists; pass --overwrite to replace it")
+
+    try:
+        model = from_torchvision(args.checkpoint, args.arch, include_top=not args.no_top)
+    except (ValueError, ImportError) as e:
+        parser.exit(1, f"error: {e}\n")
+    if args.output.endswith(".keras"):
+        model.save(args.output)
+        print(f"Wrote {args.output}; load it with keras.saving.load_model({args.output!r}).")
+        return
+    model.save_weights(args.output)
+    row = TORCHVISION[model.name]
+    top = ", include_top=False" if args.no_top else ""
+    classes = model.output_shape[-1]
+    classes = f", classes={classes}" if not args.no_top and classes != 1000 else ""
+    print(f"Wrote {args.output}; load it with keras_resnet.build({row!r}, layout='torchvision'{top}{classes}, "
+          f"weights={args.output!r}).")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

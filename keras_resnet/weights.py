@@ -1,0 +1,348 @@
+"""Pretrained weights: keras.applications' ImageNet files and torchvision checkpoints.
+
+- `weights="imagenet"` loads the files keras.applications publishes for ResNet50,
+  ResNet101, ResNet152 and their V2 versions: same URLs, same md5 hashes, same
+  cache folder (`~/.keras/models`, or `$KERAS_HOME/models`), so a file downloaded
+  by either library serves both.
+- `from_torchvision` converts a torchvision state dict or `.pth` file of
+  resnet18/34/50/101/152, resnext50_32x4d, resnext101_32x8d, resnext101_64x4d,
+  wide_resnet50_2 or wide_resnet101_2 into the matching network in the
+  torchvision layout ("ResNet v1.5"); `python -m keras_resnet.convert` is its
+  command line. PyTorch is needed only to read `.pth` files.
+- `preprocessing_mode` says which `preprocess_input` mode suits a network's weights.
+"""
+
+import collections.abc
+import os
+import re
+
+import keras
+import numpy as np
+
+from keras_resnet.spec import SPECS, get_spec
+
+# keras.applications' weights -------------------------------------------------
+# Where keras.applications downloads them from (BASE_WEIGHTS_PATH in
+# keras/src/applications/resnet.py), and for each table row the md5 hashes of the
+# file with the top and without (WEIGHTS_HASHES there).
+KERAS_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+KERAS_WEIGHTS = {
+    "ResNet50": ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
+    "ResNet101": ("f1aeb4b969a6efcfb50fad2f0c20cfc5", "88cf7a10940856eca736dc7b7e228a21"),
+    "ResNet152": ("100835be76be38e30d865e96f2aaae62", "ee4c566cf9a93f14d82f913c2dc6dd0c"),
+    "ResNet50V2": ("3ef43a0b657b3be2300d5770ece849e0", "fac2f116257151a9d068a22e544a4917"),
+    "ResNet101V2": ("6343647c601c52e1368623803854d971", "c0ed64b8031c3730f411d2eb4eea35b5"),
+    "ResNet152V2": ("a49b44d1979771252814e80f8ec446f9", "ed17cf2e0169df9d443503ef94b23b33"),
+}
+
+# torchvision builder -> table row; converted networks use the torchvision layout.
+TORCHVISION = {
+    "resnet18": "ResNet18",
+    "resnet34": "ResNet34",
+    "resnet50": "ResNet50",
+    "resnet101": "ResNet101",
+    "resnet152": "ResNet152",
+    "resnext50_32x4d": "ResNeXt50_32x4d",
+    "resnext101_32x8d": "ResNeXt101_32x8d",
+    "resnext101_64x4d": "ResNeXt101_64x4d",
+    "wide_resnet50_2": "WideResNet50_2",
+    "wide_resnet101_2": "WideResNet101_2",
+}
+
+_CONVERT_HINT = (
+    "For {torchvision} (torchvision layout), convert a torchvision checkpoint: "
+    "`keras_resnet.weights.from_torchvision('resnet50.pth')` returns the Keras model, or "
+    "`python -m keras_resnet.convert resnet50.pth resnet50.weights.h5` writes a weights file that "
+    "`keras_resnet.build('ResNet50', layout='torchvision', weights='resnet50.weights.h5')` loads."
+).format(torchvision=", ".join(TORCHVISION))
+
+
+def keras_weights_file(model, include_top=True):
+    """The keras.applications file name of a row's ImageNet weights,
+    e.g. `resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5`."""
+    return f"{model.lower()}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
+
+
+def imagenet(spec, include_top=True, classes=1000, channels=3, classifier_activation="softmax"):
+    """Checks that `weights="imagenet"` applies and returns the path of the file.
+
+    The file is downloaded on first use, exactly as keras.applications does it,
+    and checked against its md5 hash.
+
+    Args:
+        spec: the `Spec` being built; it must be one of `KERAS_WEIGHTS`' rows unchanged.
+        include_top, classes, classifier_activation: the builder's arguments.
+        channels: input channels (the weights expect 3).
+
+    Returns:
+        The path of the weights file in the Keras cache.
+
+    Raises:
+        ValueError: the weights do not fit the request, or the download is corrupt.
+    """
+    spec = get_spec(spec)
+    name = {SPECS[name]: name for name in KERAS_WEIGHTS}.get(spec)
+    if name is None:
+        rows = {v: k for k, v in SPECS.items()}
+        raise ValueError(
+            f"weights='imagenet' exists only for the keras.applications networks {', '.join(KERAS_WEIGHTS)} "
+            f"in their default layout; received it for {rows.get(spec, spec)}. {_CONVERT_HINT}"
+        )
+    if include_top and classes != 1000:
+        raise ValueError(f"weights='imagenet' with include_top=True has 1000 classes; received classes={classes}. "
+                         f"For another number of classes use include_top=False and a new head.")
+    if channels != 3:
+        raise ValueError(f"weights='imagenet' expects 3 input channels (RGB); received {channels} channels.")
+    if include_top and keras.activations.get(classifier_activation) not in (
+            keras.activations.get("softmax"), keras.activations.get(None)):
+        raise ValueError(f"The ImageNet classifier was trained with softmax: classifier_activation must be "
+                         f"'softmax' or None; received classifier_activation={classifier_activation!r}")
+    return _download(keras_weights_file(name, include_top), KERAS_WEIGHTS[name][0 if include_top else 1])
+
+
+def _download(fname, md5):
+    origin = KERAS_WEIGHTS_URL + fname
+    try:
+        return keras.utils.get_file(fname, origin, cache_subdir="models", file_hash=md5)
+    except ValueError as e:
+        # With these arguments get_file's only ValueError is a failed hash check,
+        # after which it keeps the bad file. Without a hash it returns the cached
+        # file's path, downloading nothing; remove that file so no broken file stays.
+        os.remove(keras.utils.get_file(fname, origin, cache_subdir="models"))
+        raise ValueError(f"The download of {origin} is corrupt or truncated (its md5 hash is not {md5}); it "
+                         f"was removed from the Keras cache. Try again, or download the file yourself and "
+                         f"pass its path as `weights`.") from e
+    except Exception as e:  # get_file raises a bare Exception for network errors
+        raise OSError(f"Could not download {origin} ({e}). Offline, copy the file into the `models` folder of "
+                      f"the Keras cache ($KERAS_HOME, default ~/.keras) or pass its path as `weights`.") from e
+
+
+def preprocessing_mode(model, **changes):
+    """The `preprocess_input` mode that matches a network's pretrained weights.
+
+    "caffe" for keras.applications v1 weights (RGB->BGR, minus the ImageNet
+    mean), "tf" for its V2 weights (scaled to [-1, 1]), "torch" for the
+    torchvision layout (scaled to [0, 1], then the ImageNet mean and std).
+
+    Args:
+        model: a name in `keras_resnet.SPECS` or a `Spec`.
+        **changes: `Spec` fields to override, e.g. `layout="torchvision"`.
+
+    Example:
+        >>> x = keras_resnet.preprocess_input(images, mode=preprocessing_mode("ResNeXt50_32x4d"))
+    """
+    spec = get_spec(model).replace(**changes)
+    if spec.layout == "torchvision":
+        return "torch"
+    return "tf" if spec.preact else "caffe"
+
+
+# torchvision checkpoints -------------------------------------------------------
+
+
+def _import_torch():
+    try:
+        import torch
+    except ImportError as e:
+        raise ImportError("Reading a PyTorch checkpoint file needs PyTorch (`pip install torch`; the CPU build "
+                          "suffices). Without it, pass the state dict as a mapping of numpy arrays, e.g. "
+                          "from `safetensors.numpy.load_file`.") from e
+    return torch
+
+
+def _state_dict(checkpoint):
+    """A name -> numpy array mapping from a state dict or a checkpoint file."""
+    if isinstance(checkpoint, (str, os.PathLike)):
+        if not os.path.isfile(checkpoint):
+            raise ValueError(f"No checkpoint file at {os.fspath(checkpoint)!r}")
+        # weights_only: unpickle tensors and containers only, never arbitrary code.
+        checkpoint = _import_torch().load(checkpoint, map_location="cpu", weights_only=True)
+    for key in ("state_dict", "model"):  # training checkpoints wrap the weights
+        if isinstance(checkpoint, collections.abc.Mapping) and isinstance(checkpoint.get(key), collections.abc.Mapping):
+            checkpoint = checkpoint[key]
+    if not isinstance(checkpoint, collections.abc.Mapping):
+        raise ValueError(f"Expected a state dict (a mapping of tensor names to tensors) or the path of a "
+                         f"torchvision checkpoint; received {type(checkpoint).__name__}")
+    return {k.removeprefix("module."): v.detach().cpu().numpy() if hasattr(v, "detach") else np.asarray(v)
+            for k, v in checkpoint.items() if not k.endswith("num_batches_tracked")}
+
+
+def _guess_arch(state):
+    """The torchvision builder whose tensors `state` has, or None."""
+    stages = [re.fullmatch(r"layer(\d)\.\d+\.conv1\.weight", name) for name in state]
+    blocks = collections.Counter(int(m.group(1)) for m in stages if m)
+    first = state.get("layer1.0.conv2.weight")
+    if first is None or first.ndim != 4:
+        return None
+    found = dict(blocks=tuple(blocks[i] for i in range(1, 5)), inner_width=first.shape[0],
+                 groups=first.shape[0] // first.shape[1], block="bottleneck" if "layer1.0.conv3.weight" in state else "basic")
+    for arch, row in TORCHVISION.items():
+        spec = SPECS[row]
+        if all(getattr(spec, k) == v for k, v in found.items()):
+            return arch
+    return None
+
+
+def _torch_prefix(layer_name):
+    """torchvision's module name for a Keras layer of the torchvision layout."""
+    fixed = {"conv1_conv": "conv1", "conv1_bn": "bn1", "predictions": "fc"}
+    if layer_name in fixed:
+        return fixed[layer_name]
+    match = re.fullmatch(r"conv(\d)_block(\d+)_(\d)_(conv|bn)", layer_name)
+    if match is None:
+        raise ValueError(f"Layer {layer_name!r} has no torchvision counterpart; torchvision weights fit the "
+                         f"ImageNet rows built with layout='torchvision'.")
+    stage, block, i, kind = match.groups()
+    module = f"downsample.{0 if kind == 'conv' else 1}" if i == "0" else f"{kind}{i}"
+    return f"layer{int(stage) - 1}.{int(block) - 1}.{module}"
+
+
+def _to_keras(value, shape):
+    """A torch tensor as the Keras variable of `shape`, or None if the shapes
+    differ: conv kernels (out, in/groups, kh, kw) -> (kh, kw, in/groups, out),
+    dense (out, in) -> (in, out)."""
+    if value.shape != _torch_shape(shape):
+        return None
+    return value.transpose(2, 3, 1, 0) if value.ndim == 4 else value.T
+
+
+def _torch_shape(shape):
+    shape = tuple(shape)
+    return (shape[3], shape[2], *shape[:2]) if len(shape) == 4 else shape[::-1]
+
+
+# Keras variables in order, as torch parameter names.
+_TORCH_PARAMS = {
+    keras.layers.Conv2D: ("weight", "bias"),
+    keras.layers.BatchNormalization: ("weight", "bias", "running_mean", "running_var"),
+    keras.layers.Dense: ("weight", "bias"),
+}
+
+
+def load_torchvision(model, checkpoint):
+    """Loads a torchvision state dict into a keras_resnet model of the torchvision layout.
+
+    Every tensor must find its variable and every variable its tensor, with the
+    same shape; otherwise nothing is loaded.
+
+    Args:
+        model: a keras_resnet model built with `layout="torchvision"`, with or
+            without the top (without it, the checkpoint's `fc` is ignored).
+        checkpoint: as for `from_torchvision`.
+
+    Raises:
+        ValueError: naming the first tensor that is missing, extra or of the
+            wrong shape.
+    """
+    state = _state_dict(checkpoint)
+
+    def mismatch(what):
+        guess = _guess_arch(state)
+        return f"The checkpoint does not fit model {model.name!r}: {what}." + (
+            f" It looks like torchvision's {guess}." if guess else "")
+
+    values = {}
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        params = _TORCH_PARAMS[type(layer)]
+        prefix = _torch_prefix(layer.name)
+        for variable, param in zip(layer.weights, params):
+            name = f"{prefix}.{param}"
+            if name not in state:
+                raise ValueError(mismatch(f"it has no tensor {name!r}"))
+            values[name] = (variable, _to_keras(state[name], variable.shape))
+            if values[name][1] is None:
+                raise ValueError(mismatch(f"tensor {name!r} has shape {state[name].shape}, the model needs "
+                                          f"{_torch_shape(variable.shape)}"))
+    has_top = any(layer.name == "predictions" for layer in model.layers)
+    extra = sorted(k for k in set(state) - set(values) if has_top or not k.startswith("fc."))
+    if extra:
+        more = f" and {len(extra) - 5} more" if len(extra) > 5 else ""
+        raise ValueError(mismatch(f"the model has no variable for tensor(s) {', '.join(map(repr, extra[:5]))}{more}"))
+    for variable, value in values.values():
+        variable.assign(value)
+
+
+def from_torchvision(checkpoint, arch=None, **kwargs):
+    """Converts a torchvision ResNet, ResNeXt or Wide ResNet checkpoint to Keras.
+
+    Args:
+        checkpoint: a torchvision state dict (`model.state_dict()`, tensors or
+            numpy arrays) or the path of a `.pth` file, read with
+            `torch.load(..., weights_only=True)` (never running pickled code).
+            Checkpoints that wrap it under "state_dict" or "model", or whose names
+            start with "module." (DataParallel), are accepted.
+        arch: the torchvision builder, one of `keras_resnet.weights.TORCHVISION`;
+            default: recognised from the tensors.
+        **kwargs: builder arguments (`include_top`, `input_shape`, `pooling`,
+            `classifier_activation`, `name`...). `classes` defaults to the
+            checkpoint's (a fine-tuned `fc` may have any number).
+
+    Returns:
+        The `keras.Model` (`keras_resnet.build(row, layout="torchvision")`) with
+        the checkpoint's weights. Inputs are channels-last images preprocessed
+        in "torch" mode: `keras_resnet.preprocess_input(x, mode="torch")`.
+        `model.save_weights("resnet50.weights.h5")` writes a file that
+        `keras_resnet.build("ResNet50", layout="torchvision", weights=...)`
+        loads without PyTorch.
+
+    Example:
+        >>> model = keras_resnet.weights.from_torchvision("resnet50-11ad3fa6.pth", "resnet50")
+    """
+    from keras_resnet.models import build  # models imports this module
+
+    state = _state_dict(checkpoint)
+    if arch is None:
+        arch = _guess_arch(state)
+        if arch is None:
+            raise ValueError(f"The checkpoint is none of torchvision's {', '.join(TORCHVISION)}; pass `arch` "
+                             f"to see which tensor differs.")
+    if arch not in TORCHVISION:
+        raise ValueError(f"`arch` must be one of {list(TORCHVISION)}; received arch={arch!r}")
+    if "weights" in kwargs:
+        raise ValueError("from_torchvision takes its weights from the checkpoint; do not pass `weights`.")
+    if kwargs.get("include_top", True) and "fc.weight" in state:
+        kwargs.setdefault("classes", state["fc.weight"].shape[0])
+    kwargs.setdefault("name", arch)
+    model = build(TORCHVISION[arch], layout="torchvision", **kwargs)
+    load_torchvision(model, state)
+    return model
+
+
+# Fine-tuning -----------------------------------------------------------------
+
+
+def unfreeze(model, first=None):
+    """Makes a pretrained backbone trainable for fine-tuning, except its BatchNorm layers.
+
+    In Keras 3 a BatchNormalization layer with `trainable=False` runs in
+    inference mode, normalising with its pretrained moving statistics and
+    leaving them unchanged, which is what fine-tuning on a small dataset needs.
+    (Calling the backbone with `training=False` is not enough once it is
+    trainable: `fit` passes `training=True` down to nested models.) Freeze the
+    whole backbone with `model.trainable = False` to train a new head first;
+    then unfreeze it, or its last stages, with a low learning rate, and compile
+    again.
+
+    Args:
+        model: the backbone, e.g. `keras_resnet.ResNet50(include_top=False)`.
+        first: the first layer to train, by name or name prefix: `"conv5"`
+            trains the last stage of a ResNet-50 only. Default: every layer.
+
+    Returns:
+        `model`, whose layers from `first` on, BatchNorm excepted, are trainable.
+
+    Example:
+        >>> backbone = keras_resnet.ResNet50(include_top=False, pooling="avg")
+        >>> keras_resnet.weights.unfreeze(backbone, "conv5")
+    """
+    names = [layer.name for layer in model.layers]
+    starts = [i for i, name in enumerate(names) if first is None or name == first or name.startswith(f"{first}_")]
+    if not starts:
+        raise ValueError(f"Model {model.name!r} has no layer named {first!r} or starting with '{first}_'; "
+                         f"its stages start at {sorted({n.split('_')[0] for n in names if n.startswith('conv')})}")
+    model.trainable = True
+    for i, layer in enumerate(model.layers):
+        layer.trainable = i >= starts[0] and not isinstance(layer, keras.layers.BatchNormalization)
+    return model
