@@ -87,6 +87,27 @@ def _tpu_strategy():
     return tf.distribute.TPUStrategy(resolver)
 
 
+def _multi_worker_mirrored():
+    import tensorflow as tf
+
+    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        """Reduces what Keras 3's `fit` hands it across workers: a whole nested
+        (images, labels) batch, and scalar logs "along axis 0", both of which
+        the stock strategy rejects (keras-team/keras#20585). Leaf by leaf, and
+        scalars across replicas, as they mean."""
+
+        def reduce(self, reduce_op, value, axis):
+            parent = super()
+
+            def leaf(v):
+                local = self.experimental_local_results(v)[0]
+                return parent.reduce(reduce_op, v, axis if local.shape.rank else None)
+
+            return tf.nest.map_structure(leaf, value)
+
+    return MultiWorkerMirroredStrategy()
+
+
 def make_strategy(name):
     """The `tf.distribute` strategy called `name` (a `STRATEGIES` entry), or `None`
     where Keras' default placement is used (single device, or JAX's
@@ -114,7 +135,7 @@ def make_strategy(name):
     return {
         "default": lambda: None,
         "mirrored": tf.distribute.MirroredStrategy,
-        "multi_worker_mirrored": tf.distribute.MultiWorkerMirroredStrategy,
+        "multi_worker_mirrored": _multi_worker_mirrored,
         "tpu": _tpu_strategy,
     }[name]()
 
@@ -227,17 +248,34 @@ def _callbacks(config, folder, backup_dir, validation):
 
 
 def read_log(folder):
-    """The rows of `log.csv` as dicts of numbers (the last row of each epoch)."""
+    """The rows of `log.csv` as dicts of numbers."""
     path = os.path.join(folder, "log.csv")
     if not os.path.exists(path):
         return []
     with open(path) as f:
-        lines = [line.strip().split(",") for line in f if line.strip()]
-    rows = {}
-    for values in lines[1:]:
-        row = {k: float(v) for k, v in zip(lines[0], values)}
-        rows[int(row["epoch"])] = row
-    return [rows[e] for e in sorted(rows)]
+        header, *rows = [line.strip().split(",") for line in f if line.strip()]
+    return [{k: float(v) for k, v in zip(header, values)} for values in rows]
+
+
+def backed_up_epochs(backup_dir):
+    """How many epochs the `BackupAndRestore` state in `backup_dir` holds."""
+    path = os.path.join(backup_dir, "training_metadata.json")
+    if not os.path.exists(path):
+        return 0
+    with open(path) as f:
+        return json.load(f)["epoch"]
+
+
+def _forget_unsaved_epochs(folder, backup_dir):
+    """Drops log rows of epochs after the backup: a run killed after logging an
+    epoch but before backing it up trains that epoch again, and logs it once."""
+    path = os.path.join(folder, "log.csv")
+    done = backed_up_epochs(backup_dir)
+    if os.path.exists(path):
+        with open(path) as f:
+            header, *rows = f.readlines()
+        with open(path, "w") as f:
+            f.writelines([header] + [row for row in rows if int(row.split(",", 1)[0]) < done])
 
 
 def plot_curves(rows, path, title):
@@ -304,6 +342,7 @@ def run(config, model, data, worker=None):
     # Only the chief writes the run's files; other workers write theirs to a scratch folder.
     folder = config.output_dir if worker is None else tempfile.mkdtemp(prefix=f"keras_resnet_{worker}_")
     backup_dir = os.path.join(config.output_dir, "backup" if worker is None else f"backup-{worker}")
+    _forget_unsaved_epochs(folder, backup_dir)
     start = time.time()
     try:
         model.fit(data.train, validation_data=data.validation, epochs=config.epochs,
