@@ -26,8 +26,13 @@ def command(*args):
 
 def test_a_run_writes_everything(tmp_path):
     out = tmp_path / "run"
-    assert train.main([*TINY, "--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "16", "--seed", "0",
-                       "--output-dir", str(out), "--verbose", "0"]) == 0
+    args = [*TINY, "--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "16", "--seed", "0",
+            "--output-dir", str(out), "--verbose", "0", "--mixed-precision", "--strategy", "mirrored"]
+    try:
+        assert train.main(args) == 0
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"  # on a CPU
+    finally:
+        keras.config.set_dtype_policy("float32")
     assert sorted(os.listdir(out)) == ["best.keras", "curves.png", "evaluation.json", "last.keras", "log.csv",
                                        "run.json", "tensorboard"]
     rows = train.read_log(out)
@@ -39,10 +44,11 @@ def test_a_run_writes_everything(tmp_path):
     assert 0 <= result["test_accuracy"] <= 1 and 0 <= result["best"]["test_accuracy"] <= 1
     last = keras.saving.load_model(out / "last.keras")
     assert last.input_shape == (None, 32, 32, 1) and last.output_shape == (None, 10)
+    # Mixed precision: bfloat16 compute, float32 softmax.
+    assert last.get_layer("conv1_conv").compute_dtype == "bfloat16" and last.output.dtype == "float32"
     assert json.loads((out / "run.json").read_text())["changes"] == {"blocks": [1, 1, 1], "width": 4, "stem_width": 4}
     # A finished run is never trained over.
-    assert train.main([*TINY, "--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "16", "--seed", "0",
-                       "--output-dir", str(out), "--resume"]) == 2
+    assert train.main(args + ["--resume"]) == 2
 
 
 @pytest.mark.parametrize("args, message", [
@@ -106,20 +112,6 @@ def test_resume_after_kill(tmp_path):
     assert f"Epoch {finished + 1}/3" in resumed.stdout and f"Epoch {finished}/3" not in resumed.stdout
     assert [int(row["epoch"]) for row in train.read_log(out)] == [0, 1, 2]
     assert (out / "evaluation.json").exists() and not (out / "backup").exists()
-
-
-def test_mixed_precision_and_mirrored_strategy(tmp_path):
-    try:
-        config = train.Config(changes={"blocks": (1, 1, 1), "width": 4, "stem_width": 4}, epochs=1, batch_size=16,
-                              steps_per_epoch=2, mixed_precision=True, strategy="mirrored",
-                              output_dir=str(tmp_path), verbose=0)
-        model, data, worker = train.prepare(config)
-        assert keras.config.dtype_policy().name == "mixed_bfloat16"  # CPU
-        assert model.get_layer("conv1_conv").compute_dtype == "bfloat16" and model.output.dtype == "float32"
-        result = train.run(config, model, data, worker)
-        assert 0 <= result["test_accuracy"] <= 1
-    finally:
-        keras.config.set_dtype_policy("float32")
 
 
 def test_strategy_errors():
