@@ -1,6 +1,6 @@
 """The training command: train a residual network on a dataset and report how well it does.
 
-    python -m keras_resnet.train --model ResNet20 --dataset digits --epochs 15 --batch-size 64
+    python -m keras_resnet.train --model ResNet20 --dataset digits --epochs 10 --batch-size 64
 
 (or the `keras-resnet-train` console script). It builds `--model` with
 `keras_resnet.build`, loads `--dataset` with `keras_resnet.data.load`, trains with
@@ -194,7 +194,8 @@ def _normalize_config(config):
         if value is not None and (not isinstance(value, int) or value <= 0):
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer; received {value!r}")
     if config.output_dir is None:
-        config.output_dir = os.path.join("runs", f"{config.model}-{os.path.basename(config.dataset)}-{config.recipe}")
+        dataset = os.path.basename(os.path.normpath(config.dataset))
+        config.output_dir = os.path.join("runs", f"{config.model}-{dataset}-{config.recipe}")
     return recipe
 
 

@@ -119,6 +119,8 @@ def test_strategy_errors():
         train.make_strategy("horovod")
     with pytest.raises(ValueError, match="data_parallel is keras.distribution for the JAX backend"):
         train.make_strategy("data_parallel")
+    with pytest.raises(ValueError, match="--strategy tpu: no TPU found"):
+        train.make_strategy("tpu")
 
 
 def free_ports(n):
