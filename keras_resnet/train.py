@@ -293,7 +293,8 @@ def plot_curves(rows, path, title):
         if rows and f"{prefix}loss" in rows[0]:
             loss_ax.plot(epochs, [r[f"{prefix}loss"] for r in rows], style, label=label)
             error_ax.plot(epochs, [100 * (1 - r[f"{prefix}accuracy"]) for r in rows], style, label=label)
-    loss_ax.set(xlabel="epoch", ylabel="loss (incl. weight decay)", title=title)
+    # Log scale: the first epochs' validation loss of a freshly initialised BatchNorm net can be huge.
+    loss_ax.set(xlabel="epoch", ylabel="loss (incl. weight decay)", title=title, yscale="log")
     error_ax.set(xlabel="epoch", ylabel="error (%)", title=title)
     for ax in (loss_ax, error_ax):
         ax.legend()
