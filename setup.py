@@ -20,9 +20,13 @@ setup(
         "keras>=3.3,<4",
         "tensorflow-datasets>=4.9",
         "keras-tuner>=1.4",
+        "scikit-learn>=1.0",  # its bundled digits are the offline default dataset
+        "matplotlib>=3.5",  # learning-curve plots of the training command
+        "tensorboard>=2.16",  # its logs; TensorFlow no longer installs it
     ],
     # torch only reads torchvision checkpoints (keras_resnet.weights.from_torchvision).
     extras_require={"test": ["pytest>=7", "pytest-xdist>=3"], "torch": ["torch>=1.13"]},
+    entry_points={"console_scripts": ["keras-resnet-train = keras_resnet.train:main"]},
     license="Apache-2.0",
     classifiers=[
         "Programming Language :: Python :: 3",
