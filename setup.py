@@ -20,6 +20,8 @@ setup(
         "keras>=3.3,<4",
         "tensorflow-datasets>=4.9",
         "keras-tuner>=1.4",
+        "scikit-learn>=1.0",  # its bundled digits are the offline default dataset
+        "matplotlib>=3.5",  # learning-curve plots of the training command
     ],
     extras_require={"test": ["pytest>=7", "pytest-xdist>=3"]},
     license="Apache-2.0",

@@ -1,0 +1,409 @@
+"""Input pipelines for training residual networks: `keras_resnet.data.load`.
+
+One call gives batched, prefetched `tf.data` pipelines of `(image, label)`
+pairs, images float32 normalised per channel by the training set's mean and
+standard deviation, labels int32:
+
+    data = keras_resnet.data.load("cifar10", batch_size=128)
+    model = keras_resnet.build("ResNet20", input_shape=data.input_shape, classes=data.num_classes)
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(data.train, validation_data=data.validation, epochs=10)
+
+Datasets (`DATASETS`):
+- `"digits"`: the offline default. scikit-learn's bundled handwritten digits
+  (1,797 grey 8x8 images of 0-9, UCI "optdigits"), upsampled to 32x32x1. A small
+  demonstration set that needs no download, not a benchmark.
+- `"cifar10"`, `"cifar100"`, `"svhn_cropped"`: tensorflow-datasets, 32x32x3.
+- `"imagenet2012"`: tensorflow-datasets from the manually downloaded archives
+  (`manual_dir`, default `<data_dir>/downloads/manual`).
+- the path of a folder of images with one sub-folder per class (optionally
+  `train/` and `test/` (or `val/`, `validation/`) folders that each hold them).
+
+Augmentation is the papers' (training pipeline only):
+- 32x32 sets: pad 4 pixels on each side and take a random 32x32 crop (He 2015
+  s4.2; the padding is zeros in normalised units, i.e. the mean image, or
+  reflection as in Wide ResNet with `pad_mode="reflect"`), and flip
+  horizontally at random. Digits and SVHN are not flipped: a mirrored 2, 3, 5,
+  7 or 9 is no longer that digit.
+- ImageNet-size sets: a random-resized crop (8%-100% of the area, aspect ratio
+  3/4-4/3, resized to `image_size`; Szegedy 2015, as in torchvision and
+  fb.resnet.torch) and a random flip. Evaluation resizes the shorter side to
+  `image_size / 0.875` and takes the central crop.
+
+tf.data practice: 32x32 sets are decoded once and cached in memory; crops and
+flips run vectorised on whole batches; every pipeline ends in
+`prefetch(AUTOTUNE)`. With `seed`, file order, shuffles and augmentation are
+deterministic (stateless random ops fed by `tf.data.Dataset.random`) and still
+differ from epoch to epoch.
+"""
+
+import dataclasses
+import math
+import os
+
+import numpy as np
+import tensorflow as tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+SMALL_TFDS = ("cifar10", "cifar100", "svhn_cropped")
+DATASETS = ("digits", *SMALL_TFDS, "imagenet2012")
+NO_FLIP = ("digits", "svhn_cropped")  # mirrored digits change meaning
+PAD_MODES = ("constant", "reflect")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+CROP_PADDING = 4
+EVAL_CROP_FRACTION = 0.875  # 224 of 256
+STATS_SAMPLE = 1024  # images that estimate mean/std of a streamed set
+CACHE_LIMIT = 2**30  # bytes of decoded evaluation images kept in memory
+
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+    """A dataset ready for `model.fit`.
+
+    Attributes:
+        name: the dataset's name (or folder path).
+        train, validation, test: batched, prefetched `tf.data.Dataset`s of
+            `(float32 image, int32 label)`; `train` is shuffled and augmented,
+            `validation` is `None` when `validation_split=0`.
+        num_classes: number of classes.
+        input_shape: `(height, width, channels)` of one image.
+        train_size, validation_size, test_size: number of examples.
+        batch_size: examples per batch.
+        mean, std: per-channel statistics (of images scaled to [0, 1]) that
+            normalise the images; apply them to new images before `predict`.
+        class_names: the label names.
+        description: one line saying what the data is.
+    """
+
+    name: str
+    train: tf.data.Dataset
+    validation: tf.data.Dataset | None
+    test: tf.data.Dataset
+    num_classes: int
+    input_shape: tuple
+    train_size: int
+    validation_size: int
+    test_size: int
+    batch_size: int
+    mean: tuple
+    std: tuple
+    class_names: tuple
+    description: str
+
+    @property
+    def steps_per_epoch(self):
+        return math.ceil(self.train_size / self.batch_size)
+
+    def normalize(self, images):
+        """Normalises `uint8`-range images (`[0, 255]`) the way the pipelines do."""
+        return _normalize(images, self.mean, self.std)
+
+
+def load(dataset="digits", batch_size=128, *, validation_split=0.1, seed=None, data_dir=None, augment=True,
+         pad_mode="constant", image_size=224, test_split=0.2, manual_dir=None):
+    """Loads a dataset as training, validation and test pipelines.
+
+    Args:
+        dataset: one of `DATASETS` or the path of a folder of images with one
+            sub-folder per class.
+        batch_size: examples per batch (the global batch under a distribution
+            strategy).
+        validation_split: fraction of the training split held out for
+            validation: its *last* examples, as `model.fit(validation_split=)`
+            takes them; `0` for none.
+        seed: an integer for a reproducible order and augmentation; `None` for
+            fresh randomness in every run.
+        data_dir: tensorflow-datasets' data folder (default `~/tensorflow_datasets`).
+        augment: whether to augment the training images (the papers' recipe).
+        pad_mode: padding before the random crop of 32x32 images: `"constant"`
+            (zeros after normalisation, He 2015) or `"reflect"` (Wide ResNet).
+        image_size: side of the square crops of ImageNet and image folders.
+        test_split: fraction of the examples held out for testing where the
+            source has no test split (digits: the last 20%, later writers;
+            a folder without `test/`: a fixed random 20%).
+        manual_dir: where `imagenet2012`'s archives were downloaded by hand.
+
+    Returns:
+        A `Data` record.
+
+    Raises:
+        ValueError: for an unknown dataset or an invalid argument.
+
+    Example:
+        >>> data = keras_resnet.data.load("digits", batch_size=64, seed=0)
+        >>> data.input_shape, data.num_classes
+        ((32, 32, 1), 10)
+    """
+    _check(batch_size, validation_split, pad_mode, image_size, test_split)
+    if dataset == "digits":
+        source = _digits(test_split)
+    elif dataset in SMALL_TFDS or dataset == "imagenet2012":
+        source = _tfds(dataset, seed, data_dir, manual_dir)
+    elif isinstance(dataset, (str, os.PathLike)) and os.path.isdir(dataset):
+        source = _folder(os.fspath(dataset), test_split)
+    else:
+        raise ValueError(f"Unknown dataset {dataset!r}; use one of {list(DATASETS)} or the path of a folder "
+                         f"of images with one sub-folder per class.")
+    train, (validation, validation_size) = _split_off(source.train, source.train_size, validation_split)
+    test = source.test
+    if source.small:  # decoded once, then read from memory in every epoch
+        train, validation, test = train.cache(), validation.cache(), test.cache()
+    sizes = dict(train_size=source.train_size - validation_size, validation_size=validation_size, test_size=source.test_size)
+    pipeline = _Small(source) if source.small else _Large(source, image_size)
+    mean, std = pipeline.statistics(train)
+    flip = source.name not in NO_FLIP
+    batches = dict(batch_size=batch_size, mean=mean, std=std)
+    return Data(
+        name=source.name,
+        train=_options(pipeline.train(train, sizes["train_size"], seed, augment, flip, pad_mode, **batches)),
+        validation=_options(pipeline.evaluation(validation, validation_size, **batches)) if validation_size else None,
+        test=_options(pipeline.evaluation(test, sizes["test_size"], **batches)),
+        num_classes=len(source.class_names),
+        input_shape=pipeline.input_shape,
+        batch_size=batch_size,
+        mean=tuple(float(m) for m in mean),
+        std=tuple(float(s) for s in std),
+        class_names=tuple(source.class_names),
+        description=source.description,
+        **sizes,
+    )
+
+
+def _check(batch_size, validation_split, pad_mode, image_size, test_split):
+    for name, value in (("batch_size", batch_size), ("image_size", image_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}")
+    if not 0 <= validation_split < 1:
+        raise ValueError(f"`validation_split` must be in [0, 1); received validation_split={validation_split!r}")
+    if not 0 < test_split < 1:
+        raise ValueError(f"`test_split` must be in (0, 1); received test_split={test_split!r}")
+    if pad_mode not in PAD_MODES:
+        raise ValueError(f"`pad_mode` must be one of {list(PAD_MODES)}; received pad_mode={pad_mode!r}")
+
+
+# Sources: examples of (image, label) before batching --------------------------
+
+
+@dataclasses.dataclass
+class _Source:
+    """Unbatched examples. Small sources yield decoded uint8 images of one size;
+    large ones yield encoded image files (bytes), decoded by the pipeline."""
+
+    name: str
+    train: tf.data.Dataset
+    train_size: int
+    test: tf.data.Dataset
+    test_size: int
+    class_names: list
+    small: bool
+    description: str
+
+
+def _digits(test_split):
+    from sklearn.datasets import load_digits  # scikit-learn ships the images: no download
+
+    digits = load_digits()
+    # 0-16 grey levels, upsampled 4x (bilinear) to the 32x32 of the CIFAR networks.
+    images = tf.image.resize(digits.images[..., None] * (255 / 16), (32, 32)).numpy()
+    images = np.clip(np.round(images), 0, 255).astype(np.uint8)
+    labels = digits.target.astype(np.int32)
+    n_test = round(len(images) * test_split)  # the last examples: other writers than the first ones
+    n_train = len(images) - n_test
+    slices = lambda s: tf.data.Dataset.from_tensor_slices((images[s], labels[s]))
+    return _Source("digits", slices(slice(n_train)), n_train, slices(slice(n_train, None)), n_test,
+                   [str(d) for d in range(10)], True,
+                   f"scikit-learn handwritten digits (8x8 upsampled to 32x32), a small demonstration set: "
+                   f"{n_train} training and {n_test} test images")
+
+
+def _tfds(name, seed, data_dir, manual_dir):
+    import tensorflow_datasets as tfds
+
+    small = name in SMALL_TFDS
+    kwargs = dict(data_dir=data_dir, as_supervised=True, shuffle_files=False,
+                  read_config=tfds.ReadConfig(shuffle_seed=seed))
+    if not small:  # the pipeline decodes (and crops) the JPEGs itself
+        kwargs["decoders"] = {"image": tfds.decode.SkipDecoding()}
+    if manual_dir is not None:
+        config = tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir))
+        kwargs["download_and_prepare_kwargs"] = {"download_config": config}
+    (train, test), info = tfds.load(name, split=["train", "test" if small else "validation"], with_info=True, **kwargs)
+    cast = lambda image, label: (image, tf.cast(label, tf.int32))
+    train, test = train.map(cast), test.map(cast)
+    train_size, test_size = int(train.cardinality()), int(test.cardinality())
+    return _Source(name, train, train_size, test, test_size, info.features["label"].names, small,
+                   f"tensorflow-datasets {name}: {train_size} training and {test_size} test images")
+
+
+def _folder(path, test_split):
+    def listing(root):
+        classes = sorted(d.name for d in os.scandir(root) if d.is_dir())
+        files = [(os.path.join(dirpath, f), label) for label, c in enumerate(classes)
+                 for dirpath, _, names in sorted(os.walk(os.path.join(root, c)))
+                 for f in sorted(names) if f.lower().endswith(IMAGE_EXTENSIONS)]
+        if not files:
+            raise ValueError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) found in class sub-folders of {root!r}")
+        return classes, files
+
+    test_dir = next((os.path.join(path, d) for d in ("test", "val", "validation")
+                     if os.path.isdir(os.path.join(path, d))), None)
+    if os.path.isdir(os.path.join(path, "train")) and test_dir:
+        classes, train = listing(os.path.join(path, "train"))
+        test_classes, test = listing(test_dir)
+        if test_classes != classes:
+            raise ValueError(f"The class folders of {test_dir!r} ({test_classes}) differ from those of "
+                             f"{os.path.join(path, 'train')!r} ({classes})")
+    else:
+        classes, files = listing(path)
+        # A fixed permutation, whatever `seed`: the test set is the same in every run.
+        files = [files[i] for i in np.random.RandomState(0).permutation(len(files))]
+        n_test = max(1, round(len(files) * test_split))
+        train, test = files[n_test:], files[:n_test]
+
+    def examples(files):
+        paths, labels = zip(*files)
+        ds = tf.data.Dataset.from_tensor_slices((list(paths), np.array(labels, np.int32)))
+        return ds.map(lambda p, label: (tf.io.read_file(p), label), num_parallel_calls=AUTOTUNE)
+
+    return _Source(path, examples(train), len(train), examples(test), len(test), classes, False,
+                   f"image folder {path}: {len(classes)} classes, {len(train)} training and {len(test)} test images")
+
+
+def _split_off(examples, size, fraction):
+    """Holds out the last `fraction` of the examples: `rest, (held_out, count)`."""
+    held = round(size * fraction)
+    return examples.take(size - held), (examples.skip(size - held), held)
+
+
+# Pipelines ------------------------------------------------------------------
+
+
+def _normalize(images, mean, std):
+    return (tf.cast(images, tf.float32) / 255.0 - mean) / std
+
+
+def _statistics(batches):
+    """Per-channel mean and std, in [0, 1] units, of an iterable of uint8 batches."""
+    total = squares = count = 0
+    for images in batches:
+        pixels = images.reshape(-1, images.shape[-1]).astype(np.float64) / 255.0
+        total, squares, count = total + pixels.sum(0), squares + (pixels**2).sum(0), count + len(pixels)
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0))
+    return mean.astype(np.float32), np.maximum(std, 1 / 255).astype(np.float32)
+
+
+def _seeds(seed):
+    """Seeds for stateless random ops, one per example or batch: reproducible for a given `seed`,
+    different in every epoch."""
+    return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+
+
+def _flip(images, seed):
+    flips = tf.random.stateless_uniform([tf.shape(images)[0], 1, 1, 1], seed) < 0.5
+    return tf.where(flips, tf.reverse(images, axis=[2]), images)
+
+
+def _pad_crop(images, seed, mode):
+    """He 2015's augmentation, vectorised: pad each side by 4, then crop every
+    image of the batch at its own random offset."""
+    height, width = images.shape[1], images.shape[2]
+    p = CROP_PADDING
+    padded = tf.pad(images, [[0, 0], [p, p], [p, p], [0, 0]], mode=mode.upper())
+    offsets = tf.random.stateless_uniform([tf.shape(images)[0], 2], seed, maxval=2 * p + 1, dtype=tf.int32)
+    rows = offsets[:, :1] + tf.range(height)
+    cols = offsets[:, 1:] + tf.range(width)
+    return tf.gather(tf.gather(padded, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
+
+
+class _Small:
+    """32x32 images decoded once and held in memory."""
+
+    def __init__(self, source):
+        self.input_shape = tuple(source.train.element_spec[0].shape)
+
+    def statistics(self, train):
+        return _statistics(images for images, _ in train.batch(4096).as_numpy_iterator())
+
+    def train(self, examples, size, seed, augment, flip, pad_mode, batch_size, mean, std):
+        def transform(batch, seeds):
+            (images, labels), keys = batch, tf.random.experimental.stateless_split(seeds, 2)
+            images = _normalize(images, mean, std)
+            if augment:
+                images = _pad_crop(images, keys[0], pad_mode)
+                images = _flip(images, keys[1]) if flip else images
+            return images, labels
+
+        ds = examples.shuffle(max(size, 1), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+        return tf.data.Dataset.zip(ds, _seeds(seed)).map(transform, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+    def evaluation(self, examples, size, batch_size, mean, std):
+        normalize = lambda images, labels: (_normalize(images, mean, std), labels)
+        return examples.batch(batch_size).map(normalize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def _decode(encoded):
+    return tf.io.decode_image(encoded, channels=3, expand_animations=False)
+
+
+class _Large:
+    """Encoded images of any size, decoded and cropped per example."""
+
+    def __init__(self, source, image_size):
+        self.size = image_size
+        self.input_shape = (image_size, image_size, 3)
+
+    def _central_crop(self, encoded, label):
+        image = _decode(encoded)
+        shape = tf.cast(tf.shape(image)[:2], tf.float32)
+        resized = tf.cast(tf.round(shape * (self.size / EVAL_CROP_FRACTION) / tf.reduce_min(shape)), tf.int32)
+        image = tf.image.resize(image, resized, antialias=True)
+        top, left = (resized[0] - self.size) // 2, (resized[1] - self.size) // 2
+        image = image[top:top + self.size, left:left + self.size]
+        return tf.saturate_cast(tf.round(image), tf.uint8), label
+
+    def _random_resized_crop(self, example, seed):
+        (encoded, label), image = example, _decode(example[0])
+        begin, crop, _ = tf.image.stateless_sample_distorted_bounding_box(
+            tf.shape(image), tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), seed, min_object_covered=0.0,
+            aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0), max_attempts=10,
+            use_image_if_no_bounding_boxes=True)
+        image = tf.image.resize(tf.slice(image, begin, crop), (self.size, self.size), antialias=True)
+        return image, label
+
+    def statistics(self, train):
+        sample = train.take(STATS_SAMPLE).map(self._central_crop, num_parallel_calls=AUTOTUNE).batch(256)
+        return _statistics(images for images, _ in sample.as_numpy_iterator())
+
+    def train(self, examples, size, seed, augment, flip, pad_mode, batch_size, mean, std):
+        ds = examples.shuffle(min(max(size, 1), 10_000), seed=seed, reshuffle_each_iteration=True)
+        if augment:
+            ds = tf.data.Dataset.zip(ds, _seeds(seed))
+            ds = ds.map(self._random_resized_crop, num_parallel_calls=AUTOTUNE)
+        else:
+            ds = ds.map(self._central_crop, num_parallel_calls=AUTOTUNE)
+
+        def transform(batch, seed):
+            images, labels = batch
+            images = _flip(images, seed) if augment and flip else images
+            return _normalize(images, mean, std), labels
+
+        ds = tf.data.Dataset.zip(ds.batch(batch_size), _seeds(seed))
+        return ds.map(transform, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+    def evaluation(self, examples, size, batch_size, mean, std):
+        ds = examples.map(self._central_crop, num_parallel_calls=AUTOTUNE)
+        if size * self.size**2 * 3 <= CACHE_LIMIT:
+            ds = ds.cache()
+        normalize = lambda images, labels: (_normalize(images, mean, std), labels)
+        return ds.batch(batch_size).map(normalize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def _options(ds):
+    """Shards by example under multi-worker strategies: the sources are cached or
+    in-memory tensors, not one file per worker."""
+    if ds is None:
+        return None
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return ds.with_options(options)
