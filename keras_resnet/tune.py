@@ -37,6 +37,7 @@ import json
 import math
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -61,7 +62,10 @@ class Family:
         name: the family's name in reports.
         per_block, offset: depth = per_block * n + offset, n blocks per stage.
         make: `make(depth, channels, groups, dropout) -> Spec`; `channels` is the
-            width of the first stage's 3x3 convs (16 in both papers' networks).
+            first stage's width (16 in both papers' networks).
+        aligned: whether `channels` must be a multiple of the cardinality (a
+            basic block groups both convs; a bottleneck block's grouped 3x3 takes
+            the nearest multiple itself).
     """
 
     block: str
@@ -69,6 +73,7 @@ class Family:
     per_block: int
     offset: int
     make: callable
+    aligned: bool
 
     def matches(self, depth):
         return depth > self.offset and (depth - self.offset) % self.per_block == 0
@@ -80,11 +85,13 @@ class Family:
 FAMILIES = (
     # WRN-d-k: every width scales with k = channels / 16 (fractional k allowed).
     Family("basic", "WRN", 6, 4,
-           lambda depth, c, groups, dropout: wide_resnet(depth, c / 16, dropout).replace(groups=groups)),
+           lambda depth, c, groups, dropout: wide_resnet(depth, c / 16, dropout).replace(groups=groups), True),
     # He 2016 pre-activation bottleneck ResNet: base width 16 (outputs 64/128/256)
-    # scales to `channels` (outputs 4x), as k does for WRN.
+    # scales to `channels` (outputs 4x), as k does for WRN; with cardinality C the
+    # 3x3 has C groups of round(channels / C) (ResNeXt's C x d).
     Family("bottleneck", "pre-activation ResNet", 9, 2,
-           lambda depth, c, groups, dropout: preact_resnet(depth).replace(width=c, groups=groups, dropout=dropout)),
+           lambda depth, c, groups, dropout: preact_resnet(depth).replace(
+               width=c, groups=groups, group_width=max(1, round(c / groups)), dropout=dropout), False),
 )
 BASE_WIDTH = 16  # the first stage's width at k = 1 in both families
 
@@ -147,8 +154,8 @@ def plan(budget, depth, cardinality=1, dropout=0.0, *, input_shape=(32, 32, 3), 
     """Solves the width that brings a depth to a parameter budget.
 
     Parameters grow with the square of the width, so the whole-channel width
-    nearest the budget is found by bisection on the analytic count. Channels
-    come in multiples of `cardinality` (every group equally wide).
+    nearest the budget is found by bisection on the analytic count (channels
+    come in multiples of `cardinality` where the family requires it).
 
     Args:
         budget: trainable parameters to aim at, a positive integer.
@@ -170,11 +177,13 @@ def plan(budget, depth, cardinality=1, dropout=0.0, *, input_shape=(32, 32, 3), 
         raise ValueError(f"A budget must be a positive integer number of parameters; received budget={budget!r}")
     fam = family(depth)
 
+    step = cardinality if fam.aligned else 1
+
     def at(multiple):
-        spec = fam.make(depth, multiple * cardinality, cardinality, dropout)
+        spec = fam.make(depth, multiple * step, cardinality, dropout)
         return spec, complexity(spec, input_shape=input_shape, classes=classes)
 
-    lo, hi = 1, 1  # bracket: params(lo) < budget <= params(hi), in multiples of the cardinality
+    lo, hi = 1, 1  # bracket: params(lo) < budget <= params(hi), in steps of whole channels
     while at(hi)[1].trainable_params < budget:
         lo, hi = hi, hi * 2
     while hi - lo > 1:
@@ -182,7 +191,7 @@ def plan(budget, depth, cardinality=1, dropout=0.0, *, input_shape=(32, 32, 3), 
         lo, hi = (mid, hi) if at(mid)[1].trainable_params < budget else (lo, mid)
     candidates = [at(m) + (m,) for m in {lo, hi}]
     spec, counts, multiple = min(candidates, key=lambda c: abs(c[1].trainable_params - budget))
-    result = Plan(budget, depth, cardinality, dropout, multiple * cardinality, spec, counts.trainable_params, counts.macs)
+    result = Plan(budget, depth, cardinality, dropout, multiple * step, spec, counts.trainable_params, counts.macs)
     if abs(result.deviation) > tolerance:
         raise BudgetError(
             f"{fam.name}-{depth} (cardinality {cardinality}) cannot meet a budget of {budget:,} parameters within "
@@ -450,17 +459,18 @@ def collect(tuner, hypermodel):
             continue
         hp = trial.hyperparameters
         p = hypermodel.plans[hp["budget"], hp["depth"], hp["cardinality"], hp["dropout"]]
-        metric = trial.metrics.get_last_value
+        def metric(name, digits=5):
+            return round(float(trial.metrics.get_last_value(name)), digits)
+
         worker_file = os.path.join(tuner.get_trial_dir(trial.trial_id), "worker.json")
         worker = _read_json(worker_file).get("tuner_id", "") if os.path.exists(worker_file) else ""
         rows.append({
             "trial_id": trial.trial_id, "worker": worker, "budget": p.budget, "block": p.block, "depth": p.depth,
             "cardinality": p.cardinality, "dropout": p.dropout, "width": round(p.width, 4), "channels": p.channels,
-            "params": int(metric("params")), "budget_deviation": round(metric("budget_deviation"), 5),
-            "macs": int(metric("macs")), "seconds_per_epoch": round(metric("seconds_per_epoch"), 4),
-            "train_seconds": round(metric("train_seconds"), 3), "train_accuracy": round(metric("accuracy"), 5),
-            "val_accuracy": round(metric("val_accuracy"), 5),
-            "test_accuracy": round(metric("test_accuracy"), 5) if trial.metrics.exists("test_accuracy") else "",
+            "params": int(metric("params")), "budget_deviation": metric("budget_deviation"), "macs": int(metric("macs")),
+            "seconds_per_epoch": metric("seconds_per_epoch", 4), "train_seconds": metric("train_seconds", 3),
+            "train_accuracy": metric("accuracy"), "val_accuracy": metric("val_accuracy"),
+            "test_accuracy": metric("test_accuracy") if trial.metrics.exists("test_accuracy") else "",
         })
     return sorted(rows, key=lambda r: (r["budget"], r["depth"], r["trial_id"]))
 
@@ -694,10 +704,31 @@ def distributed_role():
 
 
 def _warn_insecure(ip, port):
-    where = "this machine only" if ipaddress.ip_address(socket.gethostbyname(ip)).is_loopback else (
-        "EVERY HOST THAT CAN REACH THIS ADDRESS; use a private network")
-    warnings.warn(f"The keras-tuner oracle serves gRPC on {ip}:{port} without encryption or authentication: any "
-                  f"process on {where} can read the search and submit results.", stacklevel=2)
+    if ipaddress.ip_address(socket.gethostbyname(ip)).is_loopback:
+        who = "any process on this machine"
+    else:
+        who = "anyone who can reach this address (keep it on a private network)"
+    warnings.warn(f"The keras-tuner oracle serves gRPC on {ip}:{port} without encryption or authentication: "
+                  f"{who} can read the search and submit results.", stacklevel=2)
+
+
+def open_study(output_dir, study):
+    """Claims `output_dir` for `study`, or checks that it already holds this study.
+
+    Raises:
+        ValueError: if it holds a different study (its results are never overwritten).
+    """
+    study_file = os.path.join(output_dir, "study.json")
+    if os.path.exists(study_file):
+        saved = _read_json(study_file)
+        if saved != study:
+            changed = {k: (saved.get(k), study.get(k)) for k in sorted(set(saved) | set(study))
+                       if saved.get(k) != study.get(k)}
+            raise ValueError(f"{output_dir!r} holds a different study (setting: (saved, requested) = {changed}); "
+                             f"resume it with its own settings or choose another --output-dir.")
+    elif distributed_role() != "worker":  # the chief (or a lone tuner) writes it
+        os.makedirs(output_dir, exist_ok=True)
+        _write_json(study_file, study)
 
 
 def run_study(data, hypermodel, output_dir, study, *, tuner="grid", epochs=1, max_trials=None,
@@ -720,16 +751,7 @@ def run_study(data, hypermodel, output_dir, study, *, tuner="grid", epochs=1, ma
         The rows of `results.csv` (empty on a distributed worker, whose chief
         writes them).
     """
-    os.makedirs(output_dir, exist_ok=True)
-    study_file = os.path.join(output_dir, "study.json")
-    if os.path.exists(study_file):
-        saved = _read_json(study_file)
-        if saved != study:
-            changed = {k: (saved.get(k), study.get(k)) for k in set(saved) | set(study) if saved.get(k) != study.get(k)}
-            raise ValueError(f"{output_dir!r} holds a different study (setting: (saved, requested) = {changed}); "
-                             f"resume it with its own settings or choose another --output-dir.")
-    elif distributed_role() != "worker":
-        _write_json(study_file, study)
+    open_study(output_dir, study)
     role = distributed_role()
     if role == "chief":
         _warn_insecure(os.environ["KERASTUNER_ORACLE_IP"], os.environ["KERASTUNER_ORACLE_PORT"])
@@ -761,8 +783,9 @@ def launch(argv, workers, ip="127.0.0.1", port=None, timeout=None):
     Returns:
         The chief's exit status. Every process is stopped on any error.
     """
-    port = port or _free_port(ip)
-    _warn_insecure(ip, port)
+    port = port or _free_port(ip)  # the chief warns that it listens without authentication
+    # A terminated launcher must still stop its tuners (the `finally` below).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     command = [sys.executable, "-m", "keras_resnet.tune", *argv]
     env = {**os.environ, "KERASTUNER_ORACLE_IP": ip, "KERASTUNER_ORACLE_PORT": str(port)}
     processes = []
@@ -841,6 +864,10 @@ def parser():
                    help="start a keras-tuner chief and this many workers on this machine")
     p.add_argument("--oracle-ip", default="127.0.0.1",
                    help="address the chief's oracle listens on with --workers (default loopback)")
+    p.add_argument("--timeout", type=float, default=None,
+                   help="with --workers: stop every tuner after this many seconds (finished trials resume)")
+    p.add_argument("--jit-compile", choices=("auto", "on", "off"), default="auto",
+                   help="XLA compilation of each trial's model (default auto; off saves compile time on tiny runs)")
     p.add_argument("--verbose", type=int, default=2, choices=(0, 1, 2))
     return p
 
@@ -861,10 +888,6 @@ def _check(args):
         ipaddress.ip_address(args.oracle_ip)
     except ValueError:
         raise ValueError(f"--oracle-ip must be an IP address; received {args.oracle_ip!r}") from None
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise ValueError("The plot needs matplotlib: pip install 'keras-resnet-zoo[tune]'") from None
 
 
 def _without_workers(argv):
@@ -872,9 +895,9 @@ def _without_workers(argv):
     for a in argv:
         if skip:
             skip = False
-        elif a in ("--workers", "--oracle-ip"):
+        elif a in ("--workers", "--oracle-ip", "--timeout"):
             skip = True
-        elif not a.startswith(("--workers=", "--oracle-ip=")):
+        elif not a.startswith(("--workers=", "--oracle-ip=", "--timeout=")):
             out.append(a)
     return out
 
@@ -887,7 +910,7 @@ def main(argv=None):
     try:
         _check(args)
         if args.workers:
-            return launch(_without_workers(argv), args.workers, args.oracle_ip)
+            return launch(_without_workers(argv), args.workers, args.oracle_ip, timeout=args.timeout)
         from keras_resnet import data as data_module
 
         data = data_module.load(args.dataset, args.batch_size, seed=args.seed)
@@ -895,12 +918,14 @@ def main(argv=None):
             data = dataclasses.replace(data, train=data.train.take(args.steps_per_epoch))
         hypermodel = BudgetHyperModel(args.budgets, args.depths, args.cardinalities, args.dropouts,
                                       input_shape=data.input_shape, classes=data.num_classes,
-                                      tolerance=args.tolerance)
+                                      tolerance=args.tolerance,
+                                      jit_compile={"on": True, "off": False}.get(args.jit_compile, "auto"))
+        study = {k: getattr(args, k) for k in ("budgets", "depths", "cardinalities", "dropouts", "tolerance",
+                                               "dataset", "batch_size", "epochs", "steps_per_epoch", "tuner",
+                                               "max_trials", "executions_per_trial", "seed")}
+        open_study(args.output_dir, study)
     except ValueError as e:
         p.error(str(e))
-    study = {k: getattr(args, k) for k in ("budgets", "depths", "cardinalities", "dropouts", "tolerance", "dataset",
-                                           "batch_size", "epochs", "steps_per_epoch", "tuner", "max_trials",
-                                           "executions_per_trial", "seed")}
     rows = run_study(data, hypermodel, args.output_dir, study, tuner=args.tuner, epochs=args.epochs,
                      max_trials=args.max_trials, executions_per_trial=args.executions_per_trial, seed=args.seed,
                      verbose=args.verbose)
