@@ -24,6 +24,7 @@ setup(
         "matplotlib>=3.5",  # learning-curve plots of the training command
     ],
     extras_require={"test": ["pytest>=7", "pytest-xdist>=3"]},
+    entry_points={"console_scripts": ["keras-resnet-tune=keras_resnet.tune:main"]},
     license="Apache-2.0",
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -119,7 +119,8 @@ class Plan:
         depth: the family's depth (WRN-`depth`, pre-activation ResNet-`depth`).
         cardinality: groups of every 3x3 conv (ResNeXt's C); 1 is a plain ResNet.
         dropout: dropout rate inside each block.
-        channels: the solved first-stage 3x3 width.
+        channels: the solved first-stage width (WRN: of its 3x3 convs; bottleneck:
+            its base width, outputs 4x), 16 at k = 1.
         spec: the `keras_resnet.Spec` built for the trial.
         params: its trainable parameters (analytic, equal to the built model's).
         macs: its multiply-accumulates for one input image.

@@ -20,6 +20,7 @@ TOLERANCE = 0.15
 # The grid: 2 budgets x 2 depths = 4 trials.
 TINY = ["--budgets", "20k,40k", "--depths", "10,16", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "32",
         "--tolerance", str(TOLERANCE), "--jit-compile", "off", "--verbose", "0"]
+GRID = [(20000, 10), (20000, 16), (40000, 10), (40000, 16)]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
     ENV.pop(name, None)
@@ -30,10 +31,9 @@ def _rows(output_dir):
         return list(csv.DictReader(f))
 
 
-def _assert_complete(rows):
-    """Every (budget, depth) of TINY exactly once, every network within tolerance."""
-    assert sorted((int(r["budget"]), int(r["depth"])) for r in rows) == [(20000, 10), (20000, 16), (40000, 10),
-                                                                         (40000, 16)]
+def _assert_complete(rows, grid):
+    """Every (budget, depth) of the grid exactly once, every network within tolerance."""
+    assert sorted((int(r["budget"]), int(r["depth"])) for r in rows) == grid
     for r in rows:
         p = tune.plan(int(r["budget"]), int(r["depth"]), input_shape=(32, 32, 1), classes=10, tolerance=TOLERANCE)
         assert int(r["params"]) == p.params  # the built model has the analytic count
@@ -159,28 +159,6 @@ def test_conclusions_echo_a_wrn_like_result():
 # The command: end to end, errors, distributed, resume ---------------------------------
 
 
-def test_grid_search_end_to_end(tmp_path):
-    out = str(tmp_path / "study")
-    assert tune.main([*TINY, "--output-dir", out]) == 0
-    rows = _rows(out)
-    _assert_complete(rows)
-    with open(os.path.join(out, "results.png"), "rb") as f:
-        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
-    report = open(os.path.join(out, "report.md")).read()
-    for text in ("Table 4", "Table 5", "WRN-40-4 8.9M 4.97/22.89", "| budget | this run, best first",
-                 "Widening helps at every depth.", "**"):
-        assert text in report
-    assert f"{100 * float(rows[0]['test_accuracy']):.2f}%" in report
-
-    # The same study again: nothing to do, nothing lost.
-    assert tune.main([*TINY, "--output-dir", out]) == 0
-    assert _rows(out) == rows
-    # A different study in the same folder is refused before any training.
-    with pytest.raises(SystemExit):
-        tune.main([TINY[0], "20k", *TINY[2:], "--output-dir", out])
-    assert _rows(out) == rows
-
-
 @pytest.mark.parametrize("args, message", [
     (["--budgets", "100"], "No depth in"),
     (["--depths", "30"], "6n+4"),
@@ -200,7 +178,8 @@ def test_command_errors_before_training(tmp_path, capsys, args, message):
 
 def test_distributed_chief_and_two_workers(tmp_path):
     out = str(tmp_path / "study")
-    process = _run(["--workers", "2", "--timeout", "240", *TINY, "--output-dir", out])
+    three = [TINY[0], "20k,30k,40k", TINY[2], "10", *TINY[4:]]  # 3 trials
+    process = _run(["--workers", "2", "--timeout", "240", *three, "--output-dir", out])
     try:
         log, _ = process.communicate(timeout=280)
     finally:
@@ -208,12 +187,12 @@ def test_distributed_chief_and_two_workers(tmp_path):
     assert process.returncode == 0, log[-3000:]
     assert "without encryption or authentication" in log
     rows = _rows(out)
-    _assert_complete(rows)
+    _assert_complete(rows, [(20000, 10), (30000, 10), (40000, 10)])
     assert {r["worker"] for r in rows} == {"tuner0", "tuner1"}  # both workers ran trials
     assert os.path.exists(os.path.join(out, "tuner", "chief.json"))
 
 
-def test_interrupted_search_resumes_without_redoing_trials(tmp_path):
+def test_grid_search_end_to_end_resumes_after_a_kill(tmp_path):
     out = str(tmp_path / "study")
     process = _run([*TINY, "--output-dir", out])
     first = os.path.join(out, "tuner", "trial_0", "trial.json")
@@ -234,6 +213,23 @@ def test_interrupted_search_resumes_without_redoing_trials(tmp_path):
         _stop(process)
     assert process.returncode == 0, log[-3000:]
     rows = _rows(out)
-    _assert_complete(rows)
-    assert len(os.listdir(os.path.join(out, "tuner"))) - 2 == 4  # trial_0..3, oracle.json, tuner0.json
+    _assert_complete(rows, GRID)
+    assert sorted(os.listdir(os.path.join(out, "tuner"))) == [
+        "oracle.json", "trial_0", "trial_1", "trial_2", "trial_3", "tuner0.json"]
     assert json.load(open(first))["metrics"] == finished["metrics"]  # trial 0 was not run again
+
+    with open(os.path.join(out, "results.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    report = open(os.path.join(out, "report.md")).read()
+    for text in ("Table 4", "Table 5", "WRN-40-4 8.9M 4.97/22.89", "| budget | this run, best first",
+                 "Widening helps at every depth.", "**"):
+        assert text in report
+    assert f"{100 * float(rows[0]['test_accuracy']):.2f}%" in report
+
+    # The same study again: nothing to do, nothing lost.
+    assert tune.main([*TINY, "--output-dir", out]) == 0
+    assert _rows(out) == rows
+    # A different study in the same folder is refused before any training.
+    with pytest.raises(SystemExit):
+        tune.main([TINY[0], "20k", *TINY[2:], "--output-dir", out])
+    assert _rows(out) == rows
