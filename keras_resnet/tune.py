@@ -102,7 +102,8 @@ def family(depth):
         for f in FAMILIES:
             if f.matches(depth):
                 return f
-    rules = "; ".join(f"{f.per_block}n+{f.offset} for {f.name} ({f.block} blocks: {f.examples()}, ...)" for f in FAMILIES)
+    rules = "; ".join(f"{f.per_block}n+{f.offset} for {f.name} ({f.block} blocks: {f.examples()}, ...)"
+                      for f in FAMILIES)
     raise ValueError(f"A depth must be {rules}; received depth={depth!r}")
 
 
@@ -338,7 +339,7 @@ class BudgetHyperModel(keras_tuner.HyperModel):
     def build(self, hp):
         p = self.plan(hp)
         model = build(p.spec, input_shape=self.input_shape, classes=self.classes,
-                      name=f"{family(p.depth).name.split()[0].lower()}{p.depth}_k{p.width:g}".replace(".", "_"))
+                      name=f"{'WRN' if p.block == 'basic' else 'PreActResNet'}-{p.depth}-{p.width:g}")
         model.compile(
             optimizer=keras.optimizers.SGD(self.learning_rate, momentum=0.9, nesterov=True,
                                            weight_decay=self.weight_decay),
@@ -362,6 +363,7 @@ class BudgetHyperModel(keras_tuner.HyperModel):
             "width": p.width,
             "seconds_per_epoch": sum(seconds) / len(seconds),
             "train_seconds": sum(timer.seconds),
+            "epochs": epochs,  # the model's total (Hyperband continues earlier trials)
         }
         metrics["budget_deviation"] = metrics["params"] / p.budget - 1
         if test_data is not None:
@@ -448,7 +450,7 @@ def make_tuner(kind, hypermodel, directory, *, epochs=1, max_trials=None, execut
 # Results ------------------------------------------------------------------------
 
 COLUMNS = ("trial_id", "worker", "budget", "block", "depth", "cardinality", "dropout", "width", "channels",
-           "params", "budget_deviation", "macs", "seconds_per_epoch", "train_seconds", "train_accuracy",
+           "params", "budget_deviation", "macs", "epochs", "seconds_per_epoch", "train_seconds", "train_accuracy",
            "val_accuracy", "test_accuracy")
 
 
@@ -468,7 +470,8 @@ def collect(tuner, hypermodel):
         rows.append({
             "trial_id": trial.trial_id, "worker": worker, "budget": p.budget, "block": p.block, "depth": p.depth,
             "cardinality": p.cardinality, "dropout": p.dropout, "width": round(p.width, 4), "channels": p.channels,
-            "params": int(metric("params")), "budget_deviation": metric("budget_deviation"), "macs": int(metric("macs")),
+            "params": int(metric("params")), "budget_deviation": metric("budget_deviation"),
+            "macs": int(metric("macs")), "epochs": int(metric("epochs")),
             "seconds_per_epoch": metric("seconds_per_epoch", 4), "train_seconds": metric("train_seconds", 3),
             "train_accuracy": metric("accuracy"), "val_accuracy": metric("val_accuracy"),
             "test_accuracy": metric("test_accuracy") if trial.metrics.exists("test_accuracy") else "",
@@ -507,10 +510,13 @@ def _accuracy(row):
 
 
 def _cells(rows):
-    """Mean accuracy, seconds per epoch, train-test gap and width per (budget, depth)."""
+    """Mean accuracy, seconds per epoch, train-test gap and width per (budget, depth),
+    of the longest-trained runs (Hyperband also trains networks briefly)."""
     groups = {}
     for r in rows:
         groups.setdefault((r["budget"], r["depth"]), []).append(r)
+    groups = {key: [r for r in rs if r.get("epochs", 0) == max(q.get("epochs", 0) for q in rs)]
+              for key, rs in groups.items()}
     mean = lambda rs, f: sum(f(r) for r in rs) / len(rs)  # noqa: E731
     return {key: {"acc": mean(rs, _accuracy), "sec": mean(rs, lambda r: r["seconds_per_epoch"]),
                   "gap": mean(rs, lambda r: r["train_accuracy"] - _accuracy(r)), "k": mean(rs, lambda r: r["width"]),
@@ -529,10 +535,11 @@ def plot(rows, path):
     fig, (left, right) = pyplot.subplots(1, 2, figsize=(11, 4.2))
     for budget in sorted({b for b, _ in cells}):
         depths = sorted(d for b, d in cells if b == budget)
-        line, = left.plot(depths, [cells[budget, d]["acc"] for d in depths], "o-", label=f"{format_count(budget)} params")
+        label = f"{format_count(budget)} params"
+        line, = left.plot(depths, [cells[budget, d]["acc"] for d in depths], "o-", label=label)
         budget_rows = [r for r in rows if r["budget"] == budget]
         right.scatter([r["train_seconds"] for r in budget_rows], [_accuracy(r) for r in budget_rows],
-                      color=line.get_color(), label=f"{format_count(budget)} params")
+                      color=line.get_color(), label=label)
         for r in budget_rows:
             right.annotate(str(r["depth"]), (r["train_seconds"], _accuracy(r)), fontsize=7,
                            textcoords="offset points", xytext=(3, 3))
@@ -587,7 +594,8 @@ def conclusions(rows):
         if len(bs) > 1:
             accs = [cells[b, d]["acc"] for b in bs]
             tests.append(all(y >= x for x, y in zip(accs, accs[1:])))
-            notes.append(f"depth {d}: " + " -> ".join(f"k={cells[b, d]['k']:.3g} {pct(cells[b, d]['acc'])}" for b in bs))
+            steps = (f"k={cells[b, d]['k']:.3g} {pct(cells[b, d]['acc'])}" for b in bs)
+            notes.append(f"depth {d}: " + " -> ".join(steps))
     out.append(("Widening helps at every depth.", "Table 4: at depth 40, k=1/2/4/8 give 6.85/5.33/4.97/4.66% "
                 "CIFAR-10 error.", _verdict(tests), notes or ["needs a depth at two or more budgets"]))
 
@@ -633,13 +641,14 @@ def report(rows, study):
         f"every network was solved from its depth and budget (tolerance {study['tolerance']:.0%}); accuracies "
         f"are {metric} accuracies, averaged where a budget and depth ran more than once.", "",
         "## Trials", "",
-        "| budget | block | depth | k | params (vs budget) | MACs | s/epoch | val acc | test acc |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| budget | block | depth | k | params (vs budget) | MACs | epochs | s/epoch | val acc | test acc |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         test = f"{100 * r['test_accuracy']:.2f}%" if r["test_accuracy"] != "" else "-"
         lines.append(f"| {format_count(r['budget'])} | {r['block']} | {r['depth']} | {r['width']:.3g} | "
                      f"{r['params']:,} ({100 * r['budget_deviation']:+.1f}%) | {format_count(r['macs'])} | "
+                     f"{r['epochs']} | "
                      f"{r['seconds_per_epoch']:.3g} | {100 * r['val_accuracy']:.2f}% | {test} |")
     lines += ["", "## Measured ordering beside Wide ResNet Table 4", "",
               "| budget | this run, best first | Table 4 within 25% of the budget, best first (CIFAR-10 error) |",
