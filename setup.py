@@ -22,6 +22,7 @@ setup(
         "keras-tuner>=1.4",
         "scikit-learn>=1.0",  # its bundled digits are the offline default dataset
         "matplotlib>=3.5",  # learning-curve plots of the training command
+        "tensorboard>=2.16",  # its logs; TensorFlow no longer installs it
     ],
     extras_require={"test": ["pytest>=7", "pytest-xdist>=3"]},
     entry_points={"console_scripts": ["keras-resnet-tune=keras_resnet.tune:main"]},

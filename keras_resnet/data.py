@@ -119,8 +119,8 @@ def load(dataset="digits", batch_size=128, *, validation_split=0.1, seed=None, d
             (zeros after normalisation, He 2015) or `"reflect"` (Wide ResNet).
         image_size: side of the square crops of ImageNet and image folders.
         test_split: fraction of the examples held out for testing where the
-            source has no test split (digits: the last 20%, later writers;
-            a folder without `test/`: a fixed random 20%).
+            source has no test split (digits, a folder without `test/`): a
+            fixed random choice, the same in every run.
         manual_dir: where `imagenet2012`'s archives were downloaded by hand.
 
     Returns:
@@ -207,13 +207,19 @@ def _digits(test_split):
     images = tf.image.resize(digits.images[..., None] * (255 / 16), (32, 32)).numpy()
     images = np.clip(np.round(images), 0, 255).astype(np.uint8)
     labels = digits.target.astype(np.int32)
-    n_test = round(len(images) * test_split)  # the last examples: other writers than the first ones
-    n_train = len(images) - n_test
-    slices = lambda s: tf.data.Dataset.from_tensor_slices((images[s], labels[s]))
-    return _Source("digits", slices(slice(n_train)), n_train, slices(slice(n_train, None)), n_test,
-                   [str(d) for d in range(10)], True,
+    train, test = _hold_out(len(images), test_split)
+    slices = lambda i: tf.data.Dataset.from_tensor_slices((images[i], labels[i]))
+    return _Source("digits", slices(train), len(train), slices(test), len(test), [str(d) for d in range(10)], True,
                    f"scikit-learn handwritten digits (8x8 upsampled to 32x32), a small demonstration set: "
-                   f"{n_train} training and {n_test} test images")
+                   f"{len(train)} training and {len(test)} test images")
+
+
+def _hold_out(n, fraction):
+    """Indices (train, test) of `n` examples in a fixed random order, with
+    `fraction` of them for testing: the same test set in every run, whatever `seed`."""
+    order = np.random.RandomState(0).permutation(n)
+    n_test = max(1, round(n * fraction))
+    return order[n_test:], order[:n_test]
 
 
 def _tfds(name, seed, data_dir, manual_dir):
@@ -255,10 +261,7 @@ def _folder(path, test_split):
                              f"{os.path.join(path, 'train')!r} ({classes})")
     else:
         classes, files = listing(path)
-        # A fixed permutation, whatever `seed`: the test set is the same in every run.
-        files = [files[i] for i in np.random.RandomState(0).permutation(len(files))]
-        n_test = max(1, round(len(files) * test_split))
-        train, test = files[n_test:], files[:n_test]
+        train, test = ([files[i] for i in indices] for indices in _hold_out(len(files), test_split))
 
     def examples(files):
         paths, labels = zip(*files)

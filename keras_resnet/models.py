@@ -7,10 +7,14 @@ shapes and counts parameters and multiply-accumulates (`complexity`), so the
 two always describe the same network.
 """
 
+import contextlib
 import dataclasses
 import math
 import os
+import re
+import sys
 
+import h5py
 import keras
 from keras.applications import imagenet_utils
 
@@ -317,39 +321,65 @@ def complexity(model, input_shape=None, classes=None, include_top=True, pooling=
 def _load_weights(model, weights):
     if not isinstance(weights, (str, os.PathLike)) or not os.path.exists(weights):
         raise ValueError(f"`weights` must be None or the path of an existing weights file; received weights={weights!r}")
-    try:
-        model.load_weights(weights)
-    except Exception as e:  # name the first layer that does not fit
-        raise ValueError(f"The weights file {os.fspath(weights)!r} does not fit model {model.name!r}: "
-                         f"{_first_mismatch(model, weights) or e}") from e
+    # Checked before loading: Keras fills a model from a file with fewer layers with
+    # only a warning, and reports a shape mismatch by dumping the tensor's values.
+    mismatch = _first_mismatch(model, weights)
+    if mismatch:
+        raise ValueError(f"The weights file {os.fspath(weights)!r} does not fit model {model.name!r}: {mismatch}")
+    model.load_weights(weights)
+
+
+def _snake_case(name):  # as Keras names a layer's group in a `.weights.h5` file
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 def _first_mismatch(model, path):
-    """Describes the first layer whose weights in `path` differ in shape or count."""
-    try:
-        import h5py
-    except ImportError:  # pragma: no cover - h5py comes with keras
-        return None
-    with h5py.File(path, "r") as f:
-        if "layers" in f:  # Keras 3 `.weights.h5`
-            def stored(layer):
-                group = f["layers"].get(layer.name, {})
-                return [group["vars"][k].shape for k in sorted(group["vars"], key=int)] if "vars" in group else []
-        elif "layer_names" in f.attrs or "model_weights" in f:  # legacy HDF5, matched by name
-            g = f["model_weights"] if "model_weights" in f else f
+    """Describes the first layer whose weights in `path` differ in number or shape.
 
-            def stored(layer):
-                if layer.name not in g:
-                    return []
-                return [g[layer.name][n].shape for n in g[layer.name].attrs.get("weight_names", [])]
+    Keras 3 `.weights.h5` files store layers as `layers/{class}_{n}` in the order of
+    `model.layers`; legacy HDF5 files (keras.applications' downloads) store the
+    layers that have weights, matched in order.
+    """
+    if not h5py.is_hdf5(path):
+        return None  # not HDF5 (e.g. a .keras zip): Keras itself checks it
+    with h5py.File(path, "r") as f:
+        if "layers" in f:
+            seen, stored = {}, []
+            for layer in model.layers:
+                key = _snake_case(type(layer).__name__)
+                n = seen[key] = seen.get(key, -1) + 1
+                group = f["layers"].get(key if n == 0 else f"{key}_{n}")
+                vars_ = group["vars"] if group is not None and "vars" in group else {}
+                stored.append([vars_[k].shape for k in sorted(vars_, key=int)])
+            layers = model.layers
+            extra = sum(1 for g in f["layers"].values() if len(g.get("vars", {}))) - sum(1 for s in stored if s)
+            if extra > 0:
+                return f"the file has weights for {extra} more layers than the model"
         else:
-            return None
-        for layer in model.layers:
+            g = f["model_weights"] if "model_weights" in f else f
+            names = [n.decode() if isinstance(n, bytes) else n for n in g.attrs.get("layer_names", [])]
+            stored = [[g[n][w].shape for w in g[n].attrs["weight_names"]] for n in names if len(g[n].attrs.get("weight_names", []))]
+            layers = [layer for layer in model.layers if layer.weights]
+            if len(stored) != len(layers):
+                return f"the file has weights for {len(stored)} layers, the model has {len(layers)} layers with weights"
+        for layer, found in zip(layers, stored):
             expected = [tuple(w.shape) for w in layer.weights]
-            found = [tuple(s) for s in stored(layer)]
-            if expected != found:
-                return f"layer {layer.name!r} expects weights of shapes {expected}, the file has {found}"
+            if expected != [tuple(s) for s in found]:
+                return f"layer {layer.name!r} expects weights of shapes {expected}, the file has {[tuple(s) for s in found]}"
     return None
+
+
+@contextlib.contextmanager
+def _recursion_limit(limit):
+    """Keras maps a functional graph recursively, one level per layer on the longest
+    path: ResNet-1202 (4,212 layers) needs more than Python's default 1,000."""
+    old = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(old, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(old)
 
 
 def build(model, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
@@ -393,7 +423,8 @@ def build(model, include_top=True, weights=None, input_tensor=None, input_shape=
     if name is None:
         name = model.lower() if isinstance(model, str) else "resnet"
     source = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else inputs
-    result = keras.Model(source, outputs, name=name)
+    with _recursion_limit(1000 + 30 * sum(spec.blocks)):
+        result = keras.Model(source, outputs, name=name)
     if weights is not None:
         _load_weights(result, weights)
     return result

@@ -1,0 +1,393 @@
+"""The training command: train a residual network on a dataset and report how well it does.
+
+    python -m keras_resnet.train --model ResNet20 --dataset digits --epochs 15 --batch-size 64
+
+(or the `keras-resnet-train` console script). It builds `--model` with
+`keras_resnet.build`, loads `--dataset` with `keras_resnet.data.load`, trains with
+`model.fit` under the `--recipe` (`keras_resnet.recipes`), and writes to
+`--output-dir`:
+
+    run.json          the run's settings (a folder holds one run)
+    log.csv           loss, accuracy and learning rate per epoch
+    tensorboard/      TensorBoard logs
+    best.keras        the model of the best validation accuracy
+    last.keras        the model after the latest epoch
+    evaluation.json   test loss and accuracy of the last and the best model
+    curves.png        learning curves
+    backup/           the training state, while the run is unfinished
+
+A run killed at any moment continues with `--resume` from the last finished
+epoch (`keras.callbacks.BackupAndRestore`): no finished epoch is lost or run twice.
+"""
+
+import argparse
+import ast
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+# Same as the library's other entry points: TensorFlow's C++ start-up chatter hides the progress bars.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+
+from keras_resnet import data as data_lib  # noqa: E402
+from keras_resnet import recipes as recipes_lib  # noqa: E402
+from keras_resnet.models import build  # noqa: E402
+from keras_resnet.spec import Spec, get_spec  # noqa: E402
+
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker_mirrored", "tpu", "data_parallel")
+# Settings that define a run: resuming with any of them changed would train another model.
+IDENTITY = ("model", "changes", "dataset", "recipe", "epochs", "batch_size", "validation_split", "seed",
+            "mixed_precision", "steps_per_epoch")
+
+
+@dataclasses.dataclass
+class Config:
+    """What `train` does; the fields are the command's options."""
+
+    model: str = "ResNet20"
+    dataset: str = "digits"
+    recipe: str = "he2015"
+    epochs: int | None = None
+    batch_size: int | None = None
+    output_dir: str | None = None
+    resume: bool = False
+    mixed_precision: bool = False
+    strategy: str = "auto"
+    changes: dict = dataclasses.field(default_factory=dict)
+    validation_split: float = 0.1
+    seed: int | None = None
+    data_dir: str | None = None
+    steps_per_epoch: int | None = None
+    verbose: int = 1
+
+    def identity(self):
+        """The settings that define the run, as stored in run.json."""
+        return json.loads(json.dumps({k: getattr(self, k) for k in IDENTITY}))
+
+
+# The distribution strategy -----------------------------------------------------
+
+
+def _tpu_strategy():
+    import tensorflow as tf
+
+    try:
+        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
+        tf.config.experimental_connect_to_cluster(resolver)
+        tf.tpu.experimental.initialize_tpu_system(resolver)
+    except (ValueError, tf.errors.NotFoundError) as e:
+        raise ValueError(f"--strategy tpu: no TPU found ({e})") from e
+    return tf.distribute.TPUStrategy(resolver)
+
+
+def make_strategy(name):
+    """The `tf.distribute` strategy called `name` (a `STRATEGIES` entry), or `None`
+    where Keras' default placement is used (single device, or JAX's
+    `keras.distribution.DataParallel`, which this sets globally)."""
+    if name not in STRATEGIES:
+        raise ValueError(f"Unknown strategy {name!r}; use one of {', '.join(STRATEGIES)}")
+    backend = keras.backend.backend()
+    if backend == "jax":
+        if name not in ("auto", "default", "data_parallel"):
+            raise ValueError(f"--strategy {name} needs the TensorFlow backend; with JAX use data_parallel")
+        devices = keras.distribution.list_devices()
+        if name == "data_parallel" or (name == "auto" and len(devices) > 1):
+            keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
+        return None
+    if name == "data_parallel":
+        raise ValueError("--strategy data_parallel is keras.distribution for the JAX backend; with TensorFlow "
+                         "use mirrored or multi_worker_mirrored")
+    if backend != "tensorflow":
+        raise ValueError(f"--strategy {name} needs the TensorFlow or JAX backend; the backend is {backend}")
+    import tensorflow as tf
+
+    if name == "auto":  # TF_CONFIG names a cluster; several GPUs want mirroring
+        name = ("multi_worker_mirrored" if os.environ.get("TF_CONFIG")
+                else "mirrored" if len(tf.config.list_logical_devices("GPU")) > 1 else "default")
+    return {
+        "default": lambda: None,
+        "mirrored": tf.distribute.MirroredStrategy,
+        "multi_worker_mirrored": tf.distribute.MultiWorkerMirroredStrategy,
+        "tpu": _tpu_strategy,
+    }[name]()
+
+
+def _worker(strategy):
+    """`None` on the chief (or alone), else a name for this worker. Only the chief
+    writes the run's files; every worker keeps its own training backup."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return None
+    chief = resolver.task_type == "chief" or (
+        resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().jobs)
+    return None if chief else f"{resolver.task_type}{resolver.task_id}"
+
+
+# The output folder -------------------------------------------------------------
+
+
+def _check_output_dir(config):
+    """Refuses to write into a folder that holds something else than this run.
+    Returns whether training continues a previous run."""
+    path = config.output_dir
+    run_file = os.path.join(path, "run.json")
+    if not os.path.isdir(path) or not os.listdir(path):
+        return False
+    if not os.path.exists(run_file):
+        raise ValueError(f"--output-dir {path!r} is not empty and holds no keras_resnet run (no run.json); "
+                         f"choose a new folder")
+    with open(run_file) as f:
+        previous = json.load(f)
+    if not config.resume:
+        raise ValueError(f"--output-dir {path!r} already holds a run; pass --resume to continue it, "
+                         f"or choose a new folder")
+    differences = {k: (previous.get(k), v) for k, v in config.identity().items() if previous.get(k) != v}
+    if differences:
+        listed = ", ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in differences.items())
+        raise ValueError(f"--output-dir {path!r} holds a different run ({listed}); choose a new folder")
+    if os.path.exists(os.path.join(path, "evaluation.json")):
+        raise ValueError(f"The run in {path!r} is finished (see evaluation.json); choose a new folder")
+    return True
+
+
+def _normalize_config(config):
+    """Validates names early, before any data is read or file written."""
+    spec = get_spec(config.model)
+    if config.changes:
+        spec.replace(**config.changes)  # raises on an unknown field or value
+    recipe = recipes_lib.get(config.recipe)
+    if config.dataset not in data_lib.DATASETS and not os.path.isdir(config.dataset):
+        raise ValueError(f"Unknown dataset {config.dataset!r}; use one of {list(data_lib.DATASETS)} or the path "
+                         f"of a folder of images with one sub-folder per class")
+    config.epochs = recipe.epochs if config.epochs is None else config.epochs
+    config.batch_size = recipe.batch_size if config.batch_size is None else config.batch_size
+    for name in ("epochs", "batch_size", "steps_per_epoch"):
+        value = getattr(config, name)
+        if value is not None and (not isinstance(value, int) or value <= 0):
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer; received {value!r}")
+    if config.output_dir is None:
+        config.output_dir = os.path.join("runs", f"{config.model}-{os.path.basename(config.dataset)}-{config.recipe}")
+    return recipe
+
+
+# Training --------------------------------------------------------------------
+
+
+def _build_model(config, recipe, data):
+    model = build(config.model, input_shape=data.input_shape, classes=data.num_classes,
+                  classifier_activation=None if config.mixed_precision else "softmax",
+                  **{**recipe.model_changes, **config.changes})
+    if config.mixed_precision:  # the softmax in float32, as Keras' mixed-precision guide advises
+        outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(model.output)
+        model = keras.Model(model.input, outputs, name=model.name)
+    # XLA trains convolutions ~3x slower than TensorFlow's own kernels on CPU;
+    # Keras' "auto" already resolves to False there, and this says so.
+    return recipe.compile(model, config.steps_per_epoch or data.steps_per_epoch, config.epochs,
+                          jit_compile="auto" if _accelerated() else False)
+
+
+def _accelerated():
+    if keras.backend.backend() != "tensorflow":
+        return True
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
+class _LearningRateLogger(keras.callbacks.Callback):
+    """Adds the learning rate at the end of the epoch to the logs."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+
+
+def _callbacks(config, folder, backup_dir, validation):
+    monitor = "val_accuracy" if validation else "accuracy"
+    best_so_far = max((row[monitor] for row in read_log(folder) if monitor in row), default=None)
+    return [
+        keras.callbacks.TerminateOnNaN(),
+        _LearningRateLogger(),
+        keras.callbacks.CSVLogger(os.path.join(folder, "log.csv"), append=True),
+        keras.callbacks.TensorBoard(os.path.join(folder, "tensorboard")),
+        # A resumed run keeps the best model of its earlier epochs unless it beats it.
+        keras.callbacks.ModelCheckpoint(os.path.join(folder, "best.keras"), monitor=monitor, mode="max",
+                                        save_best_only=True, initial_value_threshold=best_so_far),
+        keras.callbacks.ModelCheckpoint(os.path.join(folder, "last.keras")),
+        # Last, so that an epoch counts as done only once everything above has recorded it.
+        keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True, delete_checkpoint=False),
+    ]
+
+
+def read_log(folder):
+    """The rows of `log.csv` as dicts of numbers (the last row of each epoch)."""
+    path = os.path.join(folder, "log.csv")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        lines = [line.strip().split(",") for line in f if line.strip()]
+    rows = {}
+    for values in lines[1:]:
+        row = {k: float(v) for k, v in zip(lines[0], values)}
+        rows[int(row["epoch"])] = row
+    return [rows[e] for e in sorted(rows)]
+
+
+def plot_curves(rows, path, title):
+    """Training and validation loss and error per epoch, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] + 1 for r in rows]
+    fig, (loss_ax, error_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for prefix, style in (("", "-"), ("val_", "--")):
+        label = "validation" if prefix else "training"
+        if rows and f"{prefix}loss" in rows[0]:
+            loss_ax.plot(epochs, [r[f"{prefix}loss"] for r in rows], style, label=label)
+            error_ax.plot(epochs, [100 * (1 - r[f"{prefix}accuracy"]) for r in rows], style, label=label)
+    loss_ax.set(xlabel="epoch", ylabel="loss (incl. weight decay)", title=title)
+    error_ax.set(xlabel="epoch", ylabel="error (%)", title=title)
+    for ax in (loss_ax, error_ax):
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _evaluate(model, dataset, verbose):
+    loss, accuracy = model.evaluate(dataset, verbose=verbose)
+    return {"test_loss": float(loss), "test_accuracy": float(accuracy)}
+
+
+def prepare(config):
+    """Checks `config`, loads the data and builds the model, writing nothing
+    but the run's settings. Returns what `run` needs.
+
+    Raises:
+        ValueError: for an unknown model, dataset, recipe or strategy, bad
+            options, or an output folder that holds another run.
+    """
+    recipe = _normalize_config(config)
+    strategy = make_strategy(config.strategy)
+    worker = _worker(strategy)
+    resuming = _check_output_dir(config) if worker is None else config.resume
+    if config.seed is not None:
+        keras.utils.set_random_seed(config.seed)
+    if config.mixed_precision:
+        keras.mixed_precision.set_dtype_policy("mixed_float16" if _accelerated() else "mixed_bfloat16")
+    data = data_lib.load(config.dataset, config.batch_size, validation_split=config.validation_split,
+                         seed=config.seed, data_dir=config.data_dir, pad_mode=recipe.pad_mode)
+    with strategy.scope() if strategy else contextlib.nullcontext():
+        model = _build_model(config, recipe, data)
+    if worker is None and not resuming:
+        os.makedirs(config.output_dir, exist_ok=True)
+        with open(os.path.join(config.output_dir, "run.json"), "w") as f:
+            json.dump(config.identity(), f, indent=2)
+    print(f"{'Resuming' if resuming else 'Training'} {config.model} on {data.description}; recipe "
+          f"{config.recipe}: {recipe.paper}; {config.epochs} epochs of batch {config.batch_size}; "
+          f"output in {config.output_dir}", flush=True)
+    return model, data, worker
+
+
+def run(config, model, data, worker=None):
+    """Trains and evaluates; returns the evaluation written to `evaluation.json`."""
+    # Only the chief writes the run's files; other workers write theirs to a scratch folder.
+    folder = config.output_dir if worker is None else tempfile.mkdtemp(prefix=f"keras_resnet_{worker}_")
+    backup_dir = os.path.join(config.output_dir, "backup" if worker is None else f"backup-{worker}")
+    start = time.time()
+    try:
+        model.fit(data.train, validation_data=data.validation, epochs=config.epochs,
+                  steps_per_epoch=config.steps_per_epoch, verbose=config.verbose, shuffle=False,  # data.train shuffles
+                  callbacks=_callbacks(config, folder, backup_dir, data.validation is not None))
+    finally:
+        if worker is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+    rows = read_log(config.output_dir) if worker is None else []
+    if model.stop_training or (worker is None and len(rows) < config.epochs):
+        raise RuntimeError(f"Training stopped early (a NaN loss?) after {len(rows)} epochs; see {config.output_dir}")
+
+    result = {"model": config.model, "dataset": data.name, "recipe": config.recipe, "epochs": config.epochs,
+              "train_seconds_this_session": round(time.time() - start, 1), "params": model.count_params(),
+              **_evaluate(model, data.test, config.verbose)}
+    if worker is None:
+        if os.path.exists(os.path.join(folder, "best.keras")):
+            best = keras.saving.load_model(os.path.join(folder, "best.keras"))
+            result["best"] = _evaluate(best, data.test, config.verbose)
+        plot_curves(rows, os.path.join(folder, "curves.png"), f"{config.model} on {data.name}")
+        with open(os.path.join(folder, "evaluation.json"), "w") as f:
+            json.dump(result, f, indent=2)
+    # The backup outlives fit() so that a run killed before this point ends without retraining.
+    shutil.rmtree(backup_dir, ignore_errors=True)
+    print(f"Test accuracy: {result['test_accuracy']:.4f} ({data.test_size} test images)", flush=True)
+    return result
+
+
+def train(config):
+    """Trains as the command does; returns the evaluation. See `prepare` for errors."""
+    return run(config, *prepare(config))
+
+
+# The command line ------------------------------------------------------------
+
+
+def _spec_change(text):
+    field, sep, value = text.partition("=")
+    fields = [f.name for f in dataclasses.fields(Spec)]
+    if not sep or field not in fields:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE with FIELD one of {fields}; received {text!r}")
+    try:
+        return field, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return field, value  # a bare word: a string such as unit=e
+
+
+def parser():
+    p = argparse.ArgumentParser(prog="keras-resnet-train", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", default=Config.model, help="a keras_resnet.SPECS name, e.g. ResNet56, WRN28_10")
+    p.add_argument("--set", dest="changes", action="append", type=_spec_change, default=[], metavar="FIELD=VALUE",
+                   help="override a Spec field, e.g. --set shortcut=none (plain net), --set unit=e")
+    p.add_argument("--dataset", default=Config.dataset,
+                   help=f"one of {', '.join(data_lib.DATASETS)} or a folder of class sub-folders")
+    p.add_argument("--recipe", default=Config.recipe, help=f"one of {', '.join(recipes_lib.RECIPES)}")
+    p.add_argument("--epochs", type=int, help="default: the recipe's; the schedule scales with it")
+    p.add_argument("--batch-size", type=int, help="global batch size; default: the recipe's")
+    p.add_argument("--output-dir", help="default: runs/MODEL-DATASET-RECIPE")
+    p.add_argument("--resume", action="store_true", help="continue the unfinished run in --output-dir")
+    p.add_argument("--mixed-precision", action="store_true",
+                   help="float16 compute on GPUs, bfloat16 on CPUs/TPUs; float32 weights")
+    p.add_argument("--strategy", default=Config.strategy, choices=STRATEGIES,
+                   help="auto: multi_worker_mirrored when TF_CONFIG is set, mirrored on several GPUs, "
+                        "data_parallel on several JAX devices")
+    p.add_argument("--validation-split", type=float, default=Config.validation_split)
+    p.add_argument("--seed", type=int, help="for a reproducible run")
+    p.add_argument("--data-dir", help="tensorflow-datasets' data folder")
+    p.add_argument("--steps-per-epoch", type=int, help="cap on steps per epoch, for quick trials")
+    p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="1: progress bars, 2: a line per epoch")
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    config = Config(**{**vars(args), "changes": dict(args.changes)})
+    try:
+        prepared = prepare(config)
+    except ValueError as e:
+        print(f"keras-resnet-train: error: {e}", file=sys.stderr)
+        return 2
+    run(config, *prepared)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""The training command: outputs, errors, resuming a killed run, multi-worker training."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from keras_resnet import train
+
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+# A CIFAR-style network small enough for a test: one basic block per stage, width 4.
+TINY = ["--model", "ResNet20", "--set", "blocks=(1,1,1)", "--set", "width=4", "--set", "stem_width=4"]
+
+
+def command(*args):
+    return [sys.executable, "-m", "keras_resnet.train", *TINY, "--verbose", "2", *args]
+
+
+def epochs_logged(folder):
+    return [int(row["epoch"]) for row in train.read_log(folder)]
+
+
+def test_a_run_writes_everything(tmp_path):
+    out = tmp_path / "run"
+    assert train.main([*TINY, "--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "16", "--seed", "0",
+                       "--output-dir", str(out), "--verbose", "0"]) == 0
+    assert sorted(os.listdir(out)) == ["best.keras", "curves.png", "evaluation.json", "last.keras", "log.csv",
+                                       "run.json", "tensorboard"]
+    rows = train.read_log(out)
+    assert [r["epoch"] for r in rows] == [0, 1]
+    # 6 steps of he2015: 0.1 for steps 0-2, 0.01 for 3-4, 0.001 from 5 (the rate that follows each epoch).
+    assert [r["learning_rate"] for r in rows] == pytest.approx([0.01, 0.001])
+    assert {"accuracy", "loss", "val_accuracy", "val_loss"} <= set(rows[0])
+    result = json.loads((out / "evaluation.json").read_text())
+    assert 0 <= result["test_accuracy"] <= 1 and 0 <= result["best"]["test_accuracy"] <= 1
+    last = keras.saving.load_model(out / "last.keras")
+    assert last.input_shape == (None, 32, 32, 1) and last.output_shape == (None, 10)
+    assert json.loads((out / "run.json").read_text())["changes"] == {"blocks": [1, 1, 1], "width": 4, "stem_width": 4}
+    # A finished run is never trained over.
+    assert train.main([*TINY, "--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "16", "--seed", "0",
+                       "--output-dir", str(out), "--resume"]) == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "ResNet21"], "Unknown model 'ResNet21'. Did you mean"),
+    (["--dataset", "mnist"], "Unknown dataset 'mnist'"),
+    (["--recipe", "adam"], "Unknown recipe 'adam'"),
+    (["--set", "unit=z"], "`unit` must be one of"),
+    (["--epochs", "0"], "--epochs must be a positive integer"),
+])
+def test_clear_errors(args, message, tmp_path, capsys):
+    assert train.main([*args, "--output-dir", str(tmp_path / "x")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+
+
+def test_unknown_spec_field_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit):
+        train.parser().parse_args(["--set", "depth=3"])
+    assert "expected FIELD=VALUE with FIELD one of" in capsys.readouterr().err
+
+
+def test_never_writes_over_another_run(tmp_path, capsys):
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "thesis.txt").write_text("precious")
+    assert train.main(["--output-dir", str(other)]) == 2
+    assert "holds no keras_resnet run" in capsys.readouterr().err
+    assert os.listdir(other) == ["thesis.txt"]
+
+    previous = tmp_path / "previous"
+    previous.mkdir()
+    config = train.Config(model="ResNet56", epochs=3, batch_size=128, output_dir=str(previous))
+    (previous / "run.json").write_text(json.dumps(config.identity()))
+    assert train.main(["--output-dir", str(previous), "--epochs", "3"]) == 2
+    assert "already holds a run; pass --resume" in capsys.readouterr().err
+    assert train.main(["--output-dir", str(previous), "--epochs", "3", "--resume"]) == 2
+    assert "holds a different run (model: 'ResNet56' there, 'ResNet20' now)" in capsys.readouterr().err
+    assert os.listdir(previous) == ["run.json"]
+
+
+def test_resume_after_kill(tmp_path):
+    """Kill a real run mid-training; the resumed run neither loses nor repeats an epoch."""
+    out = tmp_path / "run"
+    args = ["--epochs", "4", "--batch-size", "8", "--seed", "1", "--output-dir", str(out)]
+    process = subprocess.Popen(command(*args), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while not epochs_logged(out) and process.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # into the next epoch
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.kill()
+        process.wait()
+    finished = epochs_logged(out)
+    assert finished and len(finished) < 4, "the run must be killed after its first epoch and before its last"
+    assert not (out / "evaluation.json").exists()
+
+    resumed = subprocess.run(command(*args, "--resume"), env=ENV, capture_output=True, text=True, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"Epoch {len(finished) + 1}/4" in resumed.stdout and f"Epoch {len(finished)}/4" not in resumed.stdout
+    assert epochs_logged(out) == [0, 1, 2, 3]
+    assert (out / "evaluation.json").exists() and not (out / "backup").exists()
+
+
+def test_mixed_precision_and_mirrored_strategy(tmp_path):
+    try:
+        config = train.Config(changes={"blocks": (1, 1, 1), "width": 4, "stem_width": 4}, epochs=1, batch_size=16,
+                              steps_per_epoch=2, mixed_precision=True, strategy="mirrored",
+                              output_dir=str(tmp_path), verbose=0)
+        model, data, worker = train.prepare(config)
+        assert keras.config.dtype_policy().name == "mixed_bfloat16"  # CPU
+        assert model.get_layer("conv1_conv").compute_dtype == "bfloat16" and model.output.dtype == "float32"
+        result = train.run(config, model, data, worker)
+        assert 0 <= result["test_accuracy"] <= 1
+    finally:
+        keras.config.set_dtype_policy("float32")
+
+
+def test_strategy_errors():
+    with pytest.raises(ValueError, match="Unknown strategy 'horovod'"):
+        train.make_strategy("horovod")
+    with pytest.raises(ValueError, match="data_parallel is keras.distribution for the JAX backend"):
+        train.make_strategy("data_parallel")
+
+
+def free_ports(n):
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+WORKER = textwrap.dedent("""
+    import sys, numpy as np
+    from keras_resnet import train
+    config = train.Config(changes={"blocks": (1, 1, 1), "width": 4, "stem_width": 4}, epochs=2, batch_size=16,
+                          steps_per_epoch=3, strategy="multi_worker_mirrored", seed=int(sys.argv[2]),
+                          output_dir=sys.argv[1], verbose=0)
+    model, data, worker = train.prepare(config)
+    before = model.get_weights()
+    train.run(config, model, data, worker)
+    np.savez(sys.argv[1] + ".npz", *before, *model.get_weights())
+""")
+
+
+def test_two_multi_worker_mirrored_workers_train_one_model(tmp_path):
+    """Two workers on 127.0.0.1, each with its own seed (data order, augmentation,
+    initialisation): the strategy keeps their weights identical."""
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in free_ports(2)]}
+    workers = []
+    try:
+        for index in range(2):
+            tf_config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+            workers.append(subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path / f"w{index}"), str(index)],
+                                            env={**ENV, "TF_CONFIG": tf_config}, stdout=subprocess.PIPE,
+                                            stderr=subprocess.STDOUT, text=True))
+        outputs = [w.communicate(timeout=240)[0] for w in workers]
+    finally:
+        for w in workers:  # never leave a worker behind, whatever happened
+            w.kill()
+            w.wait()
+    assert [w.returncode for w in workers] == [0, 0], "\n".join(o[-3000:] for o in outputs)
+    chief, other = (np.load(tmp_path / f"w{i}.npz") for i in range(2))
+    n = len(chief.files) // 2
+    after = [(chief[f"arr_{n + i}"], other[f"arr_{n + i}"]) for i in range(n)]
+    for a, b in after:
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(chief[f"arr_{i}"], a) for i, (a, _) in enumerate(after)), "training changed nothing"
+    assert (tmp_path / "w0" / "evaluation.json").exists() and not (tmp_path / "w1" / "evaluation.json").exists()
