@@ -47,6 +47,7 @@ import warnings
 import keras
 import keras_tuner
 
+from keras_resnet import recipes
 from keras_resnet.models import build, complexity
 from keras_resnet.spec import preact_resnet, wide_resnet
 
@@ -270,23 +271,13 @@ class _EpochTimer(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self._start)
 
 
-def wrn_schedule(epochs, learning_rate=0.1):
-    """The Wide ResNet step schedule (x0.2 at epochs 60, 120, 160 of 200), scaled
-    to `epochs`: a function of the epoch for `keras.callbacks.LearningRateScheduler`."""
-    milestones = [round(epochs * f) for f in (0.3, 0.6, 0.8)]
-
-    def schedule(epoch, lr=None):
-        return learning_rate * 0.2 ** sum(epoch >= m for m in milestones if m > 0)
-
-    return schedule
-
-
 class BudgetHyperModel(keras_tuner.HyperModel):
     """Residual networks of a given depth whose width is solved for a parameter budget.
 
     Hyperparameters (all `Choice`): `budget`, `depth`, `cardinality`, `dropout`.
     The network is `keras_resnet.build(plan(...).spec)`; the width is derived,
-    never searched. `fit` reports, as metrics, the trial's realised `params`,
+    never searched; it trains under a `keras_resnet.recipes` recipe (Wide
+    ResNet's by default) scaled to the study's epochs. `fit` reports, as metrics, the trial's realised `params`,
     `macs`, `budget_deviation`, `width` (k), `seconds_per_epoch`,
     `train_seconds`, `accuracy`, `val_accuracy` and, given `test_data`,
     `test_accuracy`.
@@ -299,8 +290,10 @@ class BudgetHyperModel(keras_tuner.HyperModel):
         input_shape: image shape of the data.
         classes: number of classes.
         tolerance: largest allowed |params / budget - 1|.
-        learning_rate: peak learning rate of SGD (Nesterov, momentum 0.9).
-        weight_decay: SGD weight decay (5e-4 in the paper).
+        recipe: a name in `keras_resnet.recipes.RECIPES` or a `Recipe`: optimizer,
+            schedule and weight decay (its dropout is not used: `dropouts` is).
+        steps_per_epoch, epochs: the length of a trial's training, over which
+            the recipe's schedule is laid out.
         jit_compile: as for `keras.Model.compile`.
 
     Raises:
@@ -313,7 +306,7 @@ class BudgetHyperModel(keras_tuner.HyperModel):
     """
 
     def __init__(self, budgets, depths, cardinalities=(1,), dropouts=(0.0,), *, input_shape=(32, 32, 3),
-                 classes=10, tolerance=0.1, learning_rate=0.1, weight_decay=5e-4, jit_compile="auto",
+                 classes=10, tolerance=0.1, recipe="wrn", steps_per_epoch=1, epochs=1, jit_compile="auto",
                  name="budget_resnet"):
         super().__init__(name=name, tunable=True)
         for what, values in (("budgets", budgets), ("depths", depths), ("cardinalities", cardinalities),
@@ -325,8 +318,8 @@ class BudgetHyperModel(keras_tuner.HyperModel):
         self.budgets, self.depths = [int(b) for b in budgets], list(depths)
         self.cardinalities, self.dropouts = list(cardinalities), [float(p) for p in dropouts]
         self.input_shape, self.classes = tuple(input_shape), classes
-        self.tolerance, self.learning_rate, self.weight_decay = tolerance, learning_rate, weight_decay
-        self.jit_compile = jit_compile
+        self.tolerance, self.recipe = tolerance, recipes.get(recipe)
+        self.steps_per_epoch, self.epochs, self.jit_compile = steps_per_epoch, epochs, jit_compile
         self.plans = plan_all(self.budgets, self.depths, self.cardinalities, self.dropouts,
                               input_shape=self.input_shape, classes=classes, tolerance=tolerance)
 
@@ -340,20 +333,12 @@ class BudgetHyperModel(keras_tuner.HyperModel):
         p = self.plan(hp)
         model = build(p.spec, input_shape=self.input_shape, classes=self.classes,
                       name=f"{'WRN' if p.block == 'basic' else 'PreActResNet'}-{p.depth}-{p.width:g}")
-        model.compile(
-            optimizer=keras.optimizers.SGD(self.learning_rate, momentum=0.9, nesterov=True,
-                                           weight_decay=self.weight_decay),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-            jit_compile=self.jit_compile,
-        )
-        return model
+        return self.recipe.compile(model, self.steps_per_epoch, self.epochs, jit_compile=self.jit_compile)
 
     def fit(self, hp, model, *args, test_data=None, epochs=1, callbacks=(), **kwargs):
         p = self.plan(hp)
         timer = _EpochTimer()
-        schedule = keras.callbacks.LearningRateScheduler(wrn_schedule(epochs, self.learning_rate))
-        history = model.fit(*args, epochs=epochs, callbacks=[*callbacks, timer, schedule], **kwargs)
+        history = model.fit(*args, epochs=epochs, callbacks=[*callbacks, timer], **kwargs)
         seconds = timer.seconds[1:] or timer.seconds  # the first epoch also traces the graph
         metrics = {
             "val_accuracy": history.history["val_accuracy"][-1],
@@ -862,6 +847,8 @@ def parser():
     p.add_argument("--tolerance", type=float, default=0.1,
                    help="largest allowed |params/budget - 1| (default 0.1; widths are whole channels)")
     p.add_argument("--dataset", default="digits", help="a dataset of keras_resnet.data.load (default: digits, offline)")
+    p.add_argument("--recipe", choices=tuple(recipes.RECIPES), default="wrn",
+                   help="training recipe of keras_resnet.recipes, scaled to --epochs (default: Wide ResNet's)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--epochs", type=int, default=10, help="epochs per trial (Hyperband: the most epochs)")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="limit each epoch to this many batches")
@@ -923,16 +910,20 @@ def main(argv=None):
             return launch(_without_workers(argv), args.workers, args.oracle_ip, timeout=args.timeout)
         from keras_resnet import data as data_module
 
-        data = data_module.load(args.dataset, args.batch_size, seed=args.seed)
-        if args.steps_per_epoch:
-            data = dataclasses.replace(data, train=data.train.take(args.steps_per_epoch))
+        recipe = recipes.get(args.recipe)
+        data = data_module.load(args.dataset, args.batch_size, seed=args.seed, pad_mode=recipe.pad_mode)
+        steps = data.steps_per_epoch
+        if args.steps_per_epoch and args.steps_per_epoch < steps:
+            steps = args.steps_per_epoch
+            data = dataclasses.replace(data, train=data.train.take(steps))
         hypermodel = BudgetHyperModel(args.budgets, args.depths, args.cardinalities, args.dropouts,
                                       input_shape=data.input_shape, classes=data.num_classes,
-                                      tolerance=args.tolerance,
+                                      tolerance=args.tolerance, recipe=recipe, steps_per_epoch=steps,
+                                      epochs=args.epochs,
                                       jit_compile={"on": True, "off": False}.get(args.jit_compile, "auto"))
         study = {k: getattr(args, k) for k in ("budgets", "depths", "cardinalities", "dropouts", "tolerance",
-                                               "dataset", "batch_size", "epochs", "steps_per_epoch", "tuner",
-                                               "max_trials", "executions_per_trial", "seed")}
+                                               "dataset", "recipe", "batch_size", "epochs", "steps_per_epoch",
+                                               "tuner", "max_trials", "executions_per_trial", "seed")}
         open_study(args.output_dir, study)
     except ValueError as e:
         p.error(str(e))

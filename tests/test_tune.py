@@ -118,6 +118,9 @@ def test_hypermodel_space_defaults_and_build():
     assert hp.values == {"budget": 20_000, "depth": 10, "cardinality": 1, "dropout": 0.0}  # the first values
     trainable = sum(keras.ops.size(w) for w in model.trainable_weights)
     assert trainable == hm.plans[20_000, 10, 1, 0.0].params and model.output_shape == (None, 5)
+    assert model.name == "WRN-10-0.5"  # 8 channels: k = 8/16
+    # Trained under Wide ResNet's recipe: Nesterov SGD, weight decay 5e-4 as L2(2.5e-4) on kernels.
+    assert model.optimizer.nesterov and model.get_layer("conv1_conv").kernel_regularizer.l2 == 2.5e-4
 
     hp.values.update(budget=40_000, depth=11, cardinality=2, dropout=0.3)  # thin bottleneck end, grouped
     model = hm.build(hp)
