@@ -275,12 +275,12 @@ class BudgetHyperModel(keras_tuner.HyperModel):
     """Residual networks of a given depth whose width is solved for a parameter budget.
 
     Hyperparameters (all `Choice`): `budget`, `depth`, `cardinality`, `dropout`.
-    The network is `keras_resnet.build(plan(...).spec)`; the width is derived,
-    never searched; it trains under a `keras_resnet.recipes` recipe (Wide
-    ResNet's by default) scaled to the study's epochs. `fit` reports, as metrics, the trial's realised `params`,
-    `macs`, `budget_deviation`, `width` (k), `seconds_per_epoch`,
-    `train_seconds`, `accuracy`, `val_accuracy` and, given `test_data`,
-    `test_accuracy`.
+    The network is `keras_resnet.build(plan(...).spec)`: the width is derived,
+    never searched. It trains under a `keras_resnet.recipes` recipe (Wide
+    ResNet's by default) laid out over the study's epochs. `fit` reports, as
+    metrics, the trial's realised `params`, `macs`, `budget_deviation`, `width`
+    (k), `epochs`, `seconds_per_epoch`, `train_seconds`, `accuracy`,
+    `val_accuracy` and, given `test_data`, `test_accuracy`.
 
     Args:
         budgets: parameter budgets (trainable parameters).
@@ -293,20 +293,22 @@ class BudgetHyperModel(keras_tuner.HyperModel):
         recipe: a name in `keras_resnet.recipes.RECIPES` or a `Recipe`: optimizer,
             schedule and weight decay (its dropout is not used: `dropouts` is).
         steps_per_epoch, epochs: the length of a trial's training, over which
-            the recipe's schedule is laid out.
+            the recipe's learning-rate schedule is laid out.
         jit_compile: as for `keras.Model.compile`.
 
     Raises:
         ValueError: before any training, if some combination cannot be met.
 
     Example:
-        >>> hypermodel = BudgetHyperModel([600_000, 2_200_000], [16, 40], input_shape=(32, 32, 3), classes=10)
+        >>> data = keras_resnet.data.load("cifar10")
+        >>> hypermodel = BudgetHyperModel([600_000, 2_200_000], [16, 40], input_shape=data.input_shape,
+        ...                               classes=data.num_classes, steps_per_epoch=data.steps_per_epoch, epochs=10)
         >>> tuner = make_tuner("grid", hypermodel, "runs/study")
-        >>> tuner.search(train, validation_data=val, epochs=10, test_data=test)
+        >>> tuner.search(data.train, validation_data=data.validation, epochs=10, test_data=data.test)
     """
 
     def __init__(self, budgets, depths, cardinalities=(1,), dropouts=(0.0,), *, input_shape=(32, 32, 3),
-                 classes=10, tolerance=0.1, recipe="wrn", steps_per_epoch=1, epochs=1, jit_compile="auto",
+                 classes=10, steps_per_epoch, epochs, tolerance=0.1, recipe="wrn", jit_compile="auto",
                  name="budget_resnet"):
         super().__init__(name=name, tunable=True)
         for what, values in (("budgets", budgets), ("depths", depths), ("cardinalities", cardinalities),
@@ -365,8 +367,9 @@ TUNERS = ("grid", "random", "bayesian", "hyperband")
 class _GridOracle(keras_tuner.oracles.GridSearchOracle):
     """keras-tuner's grid, walked from its saved state.
 
-    The stock oracle keeps the queue of combinations still to expand in memory
-    only, so a reloaded search stops after the trials it finds. This one takes
+    The stock oracle keeps its walk through the grid in memory only, so a
+    reloaded search fails (keras-tuner 1.4.8: a `KeyError` in `populate_space`
+    once the interrupted trial is retried; keras-team/keras-tuner#1055). This one takes
     the first combination (in the order of the `Choice` values) that no trial
     has started, which the oracle's saved `tried_so_far` knows, so a resumed
     search runs exactly the combinations left.
@@ -416,8 +419,7 @@ def make_tuner(kind, hypermodel, directory, *, epochs=1, max_trials=None, execut
     """
     if kind not in TUNERS:
         raise ValueError(f"`tuner` must be one of {list(TUNERS)}; received tuner={kind!r}")
-    points = len(hypermodel.plans)
-    max_trials = max_trials or points
+    max_trials = max_trials or len(hypermodel.plans)
     common = dict(hypermodel=hypermodel, directory=directory, project_name="tuner", overwrite=False,
                   executions_per_trial=executions_per_trial)
     if kind == "grid":

@@ -110,7 +110,7 @@ def test_depth_rules():
 
 def test_hypermodel_space_defaults_and_build():
     hm = tune.BudgetHyperModel([20_000, 40_000], [10, 11], [1, 2], [0.0, 0.3], input_shape=(16, 16, 3), classes=5,
-                               tolerance=0.25)
+                               steps_per_epoch=10, epochs=2, tolerance=0.25)
     hp = keras_tuner.HyperParameters()
     model = hm.build(hp)
     assert [(h.name, list(h.values)) for h in hp.space] == [
@@ -132,9 +132,9 @@ def test_hypermodel_space_defaults_and_build():
 
 def test_hypermodel_rejects_bad_options():
     with pytest.raises(ValueError, match="without repeats"):
-        tune.BudgetHyperModel([20_000, 20_000], [10])
+        tune.BudgetHyperModel([20_000, 20_000], [10], steps_per_epoch=1, epochs=1)
     with pytest.raises(ValueError, match="tolerance"):
-        tune.BudgetHyperModel([20_000], [10], tolerance=2)
+        tune.BudgetHyperModel([20_000], [10], steps_per_epoch=1, epochs=1, tolerance=2)
     with pytest.raises(ValueError, match="tuner"):
         tune.make_tuner("annealing", None, "unused")
 
