@@ -42,6 +42,15 @@ def _assert_complete(rows, grid):
         assert 0 <= float(r["test_accuracy"]) <= 1 and float(r["seconds_per_epoch"]) > 0
 
 
+def _status(trial_file):
+    """A trial's status, or None while keras-tuner has not (completely) written it."""
+    try:
+        with open(trial_file) as f:
+            return json.load(f)["status"]
+    except (OSError, ValueError):
+        return None
+
+
 def _run(args, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "keras_resnet.tune", *args], env=ENV, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
@@ -201,9 +210,10 @@ def test_grid_search_end_to_end_resumes_after_a_kill(tmp_path):
     first = os.path.join(out, "tuner", "trial_0", "trial.json")
     try:
         deadline = time.monotonic() + 200
-        while not (os.path.exists(first) and json.load(open(first))["status"] == "COMPLETED"):
+        while _status(first) != "COMPLETED":
             assert process.poll() is None and time.monotonic() < deadline, "the first trial did not finish"
             time.sleep(0.2)
+        time.sleep(1)  # into the second trial's training, past keras-tuner's (non-atomic) bookkeeping writes
     finally:
         _stop(process)  # killed without warning, as by a lost machine
     finished = json.load(open(first))
