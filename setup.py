@@ -25,7 +25,8 @@ setup(
         "tensorboard>=2.16",  # its logs; TensorFlow no longer installs it
     ],
     extras_require={"test": ["pytest>=7", "pytest-xdist>=3"]},
-    entry_points={"console_scripts": ["keras-resnet-tune=keras_resnet.tune:main"]},
+    entry_points={"console_scripts": ["keras-resnet-train = keras_resnet.train:main",
+                                      "keras-resnet-tune = keras_resnet.tune:main"]},
     license="Apache-2.0",
     classifiers=[
         "Programming Language :: Python :: 3",
