@@ -26,7 +26,8 @@ setup(
     ],
     # torch only reads torchvision checkpoints (keras_resnet.weights.from_torchvision).
     extras_require={"test": ["pytest>=7", "pytest-xdist>=3"], "torch": ["torch>=1.13"]},
-    entry_points={"console_scripts": ["keras-resnet-train = keras_resnet.train:main"]},
+    entry_points={"console_scripts": ["keras-resnet-train = keras_resnet.train:main",
+                                      "keras-resnet-tune = keras_resnet.tune:main"]},
     license="Apache-2.0",
     classifiers=[
         "Programming Language :: Python :: 3",
