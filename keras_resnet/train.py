@@ -24,6 +24,7 @@ import argparse
 import ast
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import shutil
@@ -195,8 +196,19 @@ def _normalize_config(config):
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer; received {value!r}")
     if config.output_dir is None:
         dataset = os.path.basename(os.path.normpath(config.dataset))
-        config.output_dir = os.path.join("runs", f"{config.model}-{dataset}-{config.recipe}")
+        config.output_dir = _default_output_dir(os.path.join("runs", f"{config.model}-{dataset}-{config.recipe}"),
+                                                config.resume)
     return recipe
+
+
+def _default_output_dir(base, resume):
+    """`base`, `base-2`, `base-3`, ...: the first free one for a new run, so that the
+    same command twice keeps both runs; with --resume, the latest one."""
+    taken = []
+    for path in (base if k == 1 else f"{base}-{k}" for k in itertools.count(1)):
+        if not (os.path.isdir(path) and os.listdir(path)):
+            return taken[-1] if resume and taken else path
+        taken.append(path)
 
 
 # Training --------------------------------------------------------------------

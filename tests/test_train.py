@@ -172,3 +172,14 @@ def test_two_multi_worker_mirrored_workers_train_one_model(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert any(not np.allclose(chief[f"arr_{i}"], a) for i, (a, _) in enumerate(after)), "training changed nothing"
     assert (tmp_path / "w0" / "evaluation.json").exists() and not (tmp_path / "w1" / "evaluation.json").exists()
+
+
+def test_default_output_folder_keeps_every_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    base = os.path.join("runs", "ResNet20-digits-he2015")
+    assert train._default_output_dir(base, resume=False) == base
+    for path in (base, base + "-2"):
+        os.makedirs(path)
+        open(os.path.join(path, "run.json"), "w").close()
+    assert train._default_output_dir(base, resume=False) == base + "-3"
+    assert train._default_output_dir(base, resume=True) == base + "-2"
