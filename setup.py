@@ -25,7 +25,13 @@ setup(
         "tensorboard>=2.16",  # its logs; TensorFlow no longer installs it
     ],
     # torch only reads torchvision checkpoints (keras_resnet.weights.from_torchvision).
-    extras_require={"test": ["pytest>=7", "pytest-xdist>=3"], "torch": ["torch>=1.13"]},
+    # The tests also compare with torchvision and run on JAX and PyTorch. torch is pinned to the
+    # CPU build the project is measured with; torchvision's models are installed without their
+    # dependencies (README), since its wheels would pull a CUDA torch.
+    extras_require={
+        "test": ["pytest>=7", "pytest-xdist>=3", "jax", "torch==2.13.0", "pillow"],
+        "torch": ["torch>=1.13"],
+    },
     entry_points={"console_scripts": ["keras-resnet-train = keras_resnet.train:main",
                                       "keras-resnet-tune = keras_resnet.tune:main"]},
     license="Apache-2.0",
