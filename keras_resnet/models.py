@@ -14,7 +14,7 @@ import os
 import keras
 from keras.applications import imagenet_utils
 
-from keras_resnet.layers import ZeroPadChannels
+from keras_resnet.layers import Conv2D, ZeroPadChannels
 from keras_resnet.spec import SPECS, UNITS, Spec, get_spec, wide_resnet
 
 # The architecture --------------------------------------------------------
@@ -131,7 +131,8 @@ class _Layers:
     def conv(self, x, prefix, filters, kernel, stride, groups, bias, pad):
         if pad:
             x = keras.layers.ZeroPadding2D(kernel // 2, name=f"{prefix}_pad")(x)
-        return keras.layers.Conv2D(
+        # keras_resnet's Conv2D runs grouped convs on TensorFlow's native kernel, not XLA.
+        return (Conv2D if groups > 1 else keras.layers.Conv2D)(
             filters, kernel, strides=stride, padding="valid" if pad else "same", groups=groups,
             use_bias=bias, kernel_initializer=self.init, name=f"{prefix}_conv",
         )(x)
