@@ -23,7 +23,9 @@ class ZeroPadChannels(keras.layers.Layer):
         if isinstance(padding, bool) or not isinstance(padding, int) or padding <= 0:
             raise ValueError(f"`padding` must be a positive integer; received padding={padding!r}")
         self.padding = padding
-        self.data_format = keras.backend.standardize_data_format(data_format)
+        self.data_format = data_format or keras.config.image_data_format()
+        if self.data_format not in ("channels_last", "channels_first"):
+            raise ValueError(f"`data_format` must be 'channels_last' or 'channels_first'; received {data_format!r}")
 
     @property
     def _axis(self):
