@@ -222,11 +222,15 @@ def build_times(name, repeats=3):
     return tuple(best)
 
 
-def _parse_model(arg):
-    """`Name` or `Name:layout` (e.g. `ResNet50:torchvision`)."""
-    name, _, layout = arg.partition(":")
-    get_spec(name)  # validates the name
-    return name, ({"layout": layout} if layout else {})
+def _parse_model(model):
+    """`Name`, `Name:layout` (e.g. `"ResNet50:torchvision"`) or `(label, Spec)`
+    -> (label, table name or None, spec)."""
+    if isinstance(model, tuple):
+        label, spec = model
+        return label, None, get_spec(spec)
+    name, _, layout = model.partition(":")
+    spec = get_spec(name)
+    return model, name, spec.replace(layout=layout) if layout else spec
 
 
 def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), steps=2, rounds=3,
@@ -234,7 +238,8 @@ def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), ste
     """Measures and prints the table (see the module docstring).
 
     Args:
-        models: `Name` or `Name:layout` strings (e.g. `"ResNet50:torchvision"`).
+        models: table names, `Name:layout` strings (e.g. `"ResNet50:torchvision"`)
+            or `(label, Spec)` pairs.
         size: input height and width.
         batch_size: images per step.
         modes: any of `"train"`, `"infer"`.
@@ -254,9 +259,10 @@ def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), ste
                                  (references, ("keras", "stock", "torch"), "references")):
         if not set(value) <= set(allowed):
             raise ValueError(f"`{what}` must be among {list(allowed)}; received {what}={list(value)!r}")
-    if baseline is not None and baseline not in models:
-        raise ValueError(f"`baseline` must be one of the models {list(models)}; received baseline={baseline!r}")
-    parsed = {arg: _parse_model(arg) for arg in models}
+    parsed = [_parse_model(model) for model in models]
+    labels = [label for label, _, _ in parsed]
+    if baseline is not None and baseline not in labels:
+        raise ValueError(f"`baseline` must be one of the models {labels}; received baseline={baseline!r}")
     peak = peak or detect_peak()
     torch_vision = _import_torchvision() if "torch" in references else None
     shape = (size, size, 3)
@@ -264,14 +270,13 @@ def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), ste
     for precision in precisions:
         for mode in modes:
             rows, steps_by_label = [], {}
-            for arg, (name, changes) in parsed.items():
-                spec = get_spec(name).replace(**changes)
+            for arg, name, spec in parsed:
                 classes = spec.default_classes
                 x, y = _batch(shape, batch_size, classes)
-                ours = build(spec, input_shape=shape, dtype=precision, name=name.lower())
+                ours = build(spec, input_shape=shape, dtype=precision)
                 labels = {"ours": f"{arg} keras_resnet"}
                 steps_by_label[labels["ours"]] = _keras_step(ours, x, y, mode, jit_compile)
-                if "keras" in references and hasattr(keras.applications, name) and not changes:
+                if "keras" in references and name and hasattr(keras.applications, name) and spec == SPECS[name]:
                     with _global_policy(precision):
                         app = getattr(keras.applications, name)(weights=None, input_shape=shape)
                     labels["keras"] = f"{name} keras.applications"
@@ -279,8 +284,8 @@ def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), ste
                 if "stock" in references and spec.groups > 1:
                     labels["stock"] = f"{arg} stock Conv2D(groups)"
                     steps_by_label[labels["stock"]] = _keras_step(with_stock_conv(ours), x, y, mode, jit_compile)
-                tv_name = torchvision_name(name)
-                if torch_vision and hasattr(torch_vision[1].models, tv_name):
+                tv_name = name and torchvision_name(name)
+                if torch_vision and tv_name and hasattr(torch_vision[1].models, tv_name):
                     torch, torchvision = torch_vision
                     net = getattr(torchvision.models, tv_name)(num_classes=classes)
                     labels["torch"] = f"{tv_name} torchvision"
