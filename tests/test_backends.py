@@ -27,6 +27,7 @@ SPECS = {
     "wide_dropout": keras_resnet.wide_resnet(10, 1, dropout=0.3).replace(blocks=(1, 1)),
     "imagenet_stem": keras_resnet.Spec((1, 1), "basic", width=4, stem_width=4),
 }
+MOVED = ("v1", "option_a", "resnext")  # biases, the custom layers: moved between backends
 SHAPE = (16, 16, 3)
 X = np.random.default_rng(0).uniform(-1, 1, (2, *SHAPE)).astype("float32")
 Y = np.array([1, 3])
@@ -64,9 +65,8 @@ def test_build_forward_train_save_load(kind, tmp_path):
 
 
 def test_named_builders_build_everywhere():
-    model = keras_resnet.ResNeXt50_32x4d(weights=None, input_shape=(32, 32, 3), classes=5)
-    assert model.output.shape == (None, 5) and model.count_params() == keras_resnet.complexity(
-        "ResNeXt50_32x4d", input_shape=(32, 32, 3), classes=5).params
+    model = keras_resnet.ResNet20(classes=5)
+    assert model.output.shape == (None, 5) and model.count_params() == keras_resnet.complexity("ResNet20", classes=5).params
 
 
 # Weights across backends -----------------------------------------------------------
@@ -76,8 +76,8 @@ import sys
 import numpy as np
 import keras
 sys.path.insert(0, {tests!r})
-from test_backends import SPECS, X, _build, _trained
-for kind in SPECS:
+from test_backends import MOVED, X, _build, _trained
+for kind in MOVED:
     model = _build(kind)
     model.load_weights({tmp!r} + f"/tensorflow_{{kind}}.weights.h5")
     np.save({tmp!r} + f"/loaded_{{kind}}.npy", model.predict_on_batch(X))
@@ -92,12 +92,12 @@ for kind in SPECS:
 def test_weights_move_between_backends(backend, tmp_path):
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed")
-    ours = {kind: _trained(kind, seed=3) for kind in SPECS}
+    ours = {kind: _trained(kind, seed=3) for kind in MOVED}
     for kind, model in ours.items():
         model.save_weights(tmp_path / f"tensorflow_{kind}.weights.h5")
     worker = _WORKER.format(tests=os.path.dirname(__file__), tmp=str(tmp_path))
     env = {**os.environ, "KERAS_BACKEND": backend, "CUDA_VISIBLE_DEVICES": ""}
-    subprocess.run([sys.executable, "-c", worker], env=env, check=True, timeout=300)
+    subprocess.run([sys.executable, "-c", worker], env=env, check=True, timeout=600)
     for kind, model in ours.items():
         # TensorFlow -> backend
         np.testing.assert_allclose(np.load(tmp_path / f"loaded_{kind}.npy"), model.predict_on_batch(X),
