@@ -91,7 +91,13 @@ def _keras_step(model, x, y, mode, jit_compile=False):
 
 def _import_torchvision():
     """torch and torchvision, or `None`. torchvision's CPU-less PyPI wheels import
-    their pure-Python models once the C++ meta registrations are skipped."""
+    their pure-Python models once the C++ meta registrations are skipped.
+
+    torch's OpenMP threads spin while waiting; next to TensorFlow's threads in
+    one process, or on a shared machine, that cut its throughput up to 10x
+    here, so unless `OMP_WAIT_POLICY` is set, they wait passively.
+    """
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
 
@@ -320,9 +326,9 @@ def _print_table(results, peak, baseline, out):
             cells.append(ratio(s["ours"], by_key[(baseline, r["precision"], r["mode"])]["speeds"]["ours"]))
         out("| " + " | ".join(cells) + " |")
     out("")
-    out("References (img/s): " + "; ".join(
-        f"{r['labels'][k]} {r['precision']} {r['mode']} {r['speeds'][k]:.2f}"
-        for r in results for k in r["labels"] if k != "ours"))
+    references = {f"{r['labels'][k]} {r['precision']} {r['mode']}": r["speeds"][k]
+                  for r in results for k in r["labels"] if k != "ours"}
+    out("References (img/s): " + "; ".join(f"{label} {speed:.2f}" for label, speed in references.items()))
 
 
 def main(argv=None):
