@@ -21,7 +21,11 @@ setup(
         "tensorflow-datasets>=4.9",
         "keras-tuner>=1.4",
     ],
-    extras_require={"test": ["pytest>=7", "pytest-xdist>=3"]},
+    extras_require={
+        "test": ["pytest>=7", "pytest-xdist>=3"],
+        # tests/test_backends.py under KERAS_BACKEND=jax / torch (.ci/backends)
+        "backends": ["jax", "torch"],
+    },
     license="Apache-2.0",
     classifiers=[
         "Programming Language :: Python :: 3",
