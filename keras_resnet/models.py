@@ -20,7 +20,7 @@ import keras
 from keras.applications import imagenet_utils
 
 from keras_resnet import weights as pretrained
-from keras_resnet.layers import ZeroPadChannels
+from keras_resnet.layers import Conv2D, ZeroPadChannels
 from keras_resnet.spec import SPECS, UNITS, Spec, get_spec, wide_resnet
 
 # The architecture --------------------------------------------------------
@@ -119,7 +119,8 @@ def _network(ops, x, spec, include_top, pooling, classes, classifier_activation)
 class _Layers:
     """Creates the network's Keras layers, each configured once here."""
 
-    def __init__(self, spec):
+    def __init__(self, spec, dtype):
+        self.dtype = dtype  # a keras.DTypePolicy, given to every layer
         self.channels_last = keras.config.image_data_format() == "channels_last"
         keras_layout = spec.layout == "keras"
         self.bn_args = dict(
@@ -132,41 +133,45 @@ class _Layers:
 
     def conv(self, x, prefix, filters, kernel, stride, groups, bias, pad):
         if pad:
-            x = keras.layers.ZeroPadding2D(kernel // 2, name=f"{prefix}_pad")(x)
-        return keras.layers.Conv2D(
+            x = keras.layers.ZeroPadding2D(kernel // 2, name=f"{prefix}_pad", dtype=self.dtype)(x)
+        # keras_resnet's Conv2D runs grouped convs on TensorFlow's native kernel, not XLA.
+        return (Conv2D if groups > 1 else keras.layers.Conv2D)(
             filters, kernel, strides=stride, padding="valid" if pad else "same", groups=groups,
-            use_bias=bias, kernel_initializer=self.init, name=f"{prefix}_conv",
+            use_bias=bias, kernel_initializer=self.init, name=f"{prefix}_conv", dtype=self.dtype,
         )(x)
 
     def bn(self, x, name):
-        return keras.layers.BatchNormalization(**self.bn_args, name=name)(x)
+        return keras.layers.BatchNormalization(**self.bn_args, name=name, dtype=self.dtype)(x)
 
     def relu(self, x, name):
-        return keras.layers.Activation("relu", name=name)(x)
+        return keras.layers.Activation("relu", name=name, dtype=self.dtype)(x)
 
     def dropout(self, x, rate, name):
-        return keras.layers.Dropout(rate, name=name)(x)
+        return keras.layers.Dropout(rate, name=name, dtype=self.dtype)(x)
 
     def maxpool(self, x, size, stride, prefix, pad):
         if pad:
-            x = keras.layers.ZeroPadding2D(pad, name=f"{prefix}_pad")(x)
-        return keras.layers.MaxPooling2D(size, strides=stride, name=f"{prefix}_pool" if pad else prefix)(x)
+            x = keras.layers.ZeroPadding2D(pad, name=f"{prefix}_pad", dtype=self.dtype)(x)
+        return keras.layers.MaxPooling2D(size, strides=stride, name=f"{prefix}_pool" if pad else prefix, dtype=self.dtype)(x)
 
     def pad_channels(self, x, n, name):
-        return ZeroPadChannels(n, name=name)(x)
+        return ZeroPadChannels(n, name=name, dtype=self.dtype)(x)
 
     def add(self, a, b, name):
-        return keras.layers.Add(name=name)([a, b])
+        return keras.layers.Add(name=name, dtype=self.dtype)([a, b])
 
     def identity(self, x, name):
-        return keras.layers.Identity(name=name)(x)
+        return keras.layers.Identity(name=name, dtype=self.dtype)(x)
 
     def pool(self, x, kind, name):
         layer = keras.layers.GlobalAveragePooling2D if kind == "avg" else keras.layers.GlobalMaxPooling2D
-        return layer(name=name)(x)
+        return layer(name=name, dtype=self.dtype)(x)
 
     def dense(self, x, units, activation, name):
-        return keras.layers.Dense(units, activation=activation, name=name)(x)
+        # The classifier computes in the variable dtype (float32 under mixed
+        # precision), so that softmax and the loss see float32, as the Keras
+        # mixed-precision guide advises.
+        return keras.layers.Dense(units, activation=activation, name=name, dtype=self.dtype.variable_dtype)(x)
 
 
 # Interpreter 2: counting ----------------------------------------------------
@@ -279,6 +284,16 @@ def _resolve(spec, include_top, input_tensor, input_shape, pooling, classes):
     return input_shape, hwc, classes
 
 
+def _dtype_policy(dtype):
+    if dtype is None:
+        return keras.config.dtype_policy()
+    try:
+        return keras.dtype_policies.get(dtype)
+    except (ValueError, TypeError):
+        raise ValueError(f"`dtype` must be None, a float dtype such as 'float32' or a mixed precision policy such as "
+                         f"'mixed_bfloat16'; received dtype={dtype!r}") from None
+
+
 def _with_changes(spec, changes):
     try:
         return spec.replace(**changes) if changes else spec
@@ -382,7 +397,7 @@ def _recursion_limit(limit):
 
 
 def build(model, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
-          classes=None, classifier_activation="softmax", name=None, **changes):
+          classes=None, classifier_activation="softmax", name=None, dtype=None, **changes):
     """Builds any row of `keras_resnet.SPECS`, or any `Spec`, as a functional `keras.Model`.
 
     Args:
@@ -401,6 +416,10 @@ def build(model, include_top=True, weights=None, input_tensor=None, input_shape=
         classes: classifier width; default 1000 (ImageNet stem) or 10 (CIFAR stem).
         classifier_activation: activation of the classifier; `None` for logits.
         name: model name; default the table name in lower case, or "resnet".
+        dtype: dtype policy of the layers, e.g. `"mixed_bfloat16"`; default the
+            global policy (`keras.mixed_precision.set_global_policy`). The
+            classifier computes and returns its variable dtype (float32 under
+            mixed precision).
         **changes: `Spec` fields to override, e.g. `layout="torchvision"`,
             `unit="e"`, `shortcut="none"` (the plain network), `dropout=0.3`.
 
@@ -416,13 +435,14 @@ def build(model, include_top=True, weights=None, input_tensor=None, input_shape=
     input_shape, hwc, classes = _resolve(spec, include_top, input_tensor, input_shape, pooling, classes)
     if isinstance(weights, str) and weights == "imagenet":
         weights = pretrained.imagenet(spec, include_top, classes, hwc[2], classifier_activation)
+    policy = _dtype_policy(dtype)
     if input_tensor is None:
         inputs = keras.Input(shape=input_shape)
     elif keras.backend.is_keras_tensor(input_tensor):
         inputs = input_tensor
     else:
         inputs = keras.Input(tensor=input_tensor, shape=input_shape)
-    outputs = _network(_Layers(spec), inputs, spec, include_top, pooling, classes, classifier_activation)
+    outputs = _network(_Layers(spec, policy), inputs, spec, include_top, pooling, classes, classifier_activation)
     if name is None:
         name = model.lower() if isinstance(model, str) else "resnet"
     source = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else inputs
@@ -449,6 +469,7 @@ _ARGS_DOC = """
     Args:
         include_top, weights, input_tensor, input_shape, pooling, classes,
         classifier_activation, name: as in keras.applications; see `keras_resnet.build`.
+        dtype: dtype policy, e.g. `"mixed_bfloat16"`; default the global policy.
         **changes: `Spec` fields to override (e.g. `layout="torchvision"`).
 
     Returns:
@@ -463,10 +484,11 @@ def _builder(key):
     default_weights = "imagenet" if key in pretrained.KERAS_WEIGHTS else None
 
     def builder(include_top=True, weights=default_weights, input_tensor=None, input_shape=None, pooling=None,
-                classes=spec.default_classes, classifier_activation="softmax", name=key.lower(), **changes):
+                classes=spec.default_classes, classifier_activation="softmax", name=key.lower(), dtype=None,
+                **changes):
         return build(key, include_top=include_top, weights=weights, input_tensor=input_tensor,
                      input_shape=input_shape, pooling=pooling, classes=classes,
-                     classifier_activation=classifier_activation, name=name, **changes)
+                     classifier_activation=classifier_activation, name=name, dtype=dtype, **changes)
 
     builder.__name__ = builder.__qualname__ = key
     # keras.applications' per-family functions, e.g. `keras_resnet.ResNet50V2.preprocess_input`.
@@ -481,7 +503,7 @@ BUILDERS = {key: _builder(key) for key in SPECS}
 
 
 def WideResNet(depth, width, dropout=0.0, include_top=True, weights=None, input_tensor=None, input_shape=None,
-               pooling=None, classes=10, classifier_activation="softmax", name=None, **changes):
+               pooling=None, classes=10, classifier_activation="softmax", name=None, dtype=None, **changes):
     """Instantiates WRN-`depth`-`width` (Zagoruyko & Komodakis 2016) for CIFAR-size inputs.
 
     Args:
@@ -495,4 +517,5 @@ def WideResNet(depth, width, dropout=0.0, include_top=True, weights=None, input_
     """
     return build(wide_resnet(depth, width, dropout), include_top=include_top, weights=weights,
                  input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation, name=name or f"wrn{depth}_{width}", **changes)
+                 classifier_activation=classifier_activation, name=name or f"wrn{depth}_{width}", dtype=dtype,
+                 **changes)

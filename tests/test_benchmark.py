@@ -1,0 +1,65 @@
+"""Smoke tests of `python -m keras_resnet.benchmark` and `choose_jit_compile`:
+tiny sizes and one step, so that the code cannot rot. Speed itself is measured
+by running the benchmark (docs/benchmark.md), never by tests."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_resnet
+from keras_resnet import benchmark
+
+TINY_RESNEXT = keras_resnet.Spec((1, 1), "bottleneck", width=8, groups=4, group_width=2, stem="cifar", stem_width=8,
+                                 layout="torchvision")
+
+
+def test_run_compares_stock_grouped_conv_and_precisions():
+    lines = []
+    results = benchmark.run([("tiny", TINY_RESNEXT), "ResNet20"], size=16, batch_size=2, modes=("train",),
+                            precisions=("float32", "mixed_bfloat16"), steps=1, rounds=1, baseline="ResNet20", peak=1e9, out=lines.append)
+    assert [(r["model"], r["precision"], r["mode"]) for r in results] == [
+        (m, p, "train") for p in ("float32", "mixed_bfloat16") for m in ("tiny", "ResNet20")]
+    for r in results:
+        assert set(r["speeds"]) == ({"ours", "stock"} if r["model"] == "tiny" else {"ours"})
+        assert all(v > 0 for v in r["speeds"].values())
+    assert lines[0].startswith("| model | precision | mode | img/s | GFLOP/s | % peak |")
+    tiny_bf16 = next(line for line in lines if line.startswith("| tiny | mixed_bfloat16 | train"))
+    assert tiny_bf16.count("x |") == 3  # vs stock, vs float32, vs baseline
+
+
+def test_cli_with_keras_applications_torchvision_and_build_time(capsys):
+    benchmark.main(["--models", "ResNet50", "--size", "32", "--batch", "1", "--steps", "1", "--rounds", "1",
+                    "--modes", "infer", "--build-time", "ResNet50", "--build-repeats", "1", "--peak-gflops", "100"])
+    out = capsys.readouterr().out
+    assert "peak 100 GFLOP/s" in out and "Build ResNet50: keras_resnet" in out
+    row = next(line for line in out.splitlines() if line.startswith("| ResNet50 |"))
+    ratios = row.split(" | ")[6:9]  # vs keras.applications, vs stock, vs torchvision
+    assert ratios[0].endswith("x") and ratios[1] == ""
+    assert ratios[2].endswith("x") == (benchmark._import_torchvision() is not None)
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match=r"`modes` must be among \['train', 'infer'\]; received modes=\['fit'\]"):
+        benchmark.run(["ResNet20"], modes=("fit",))
+    with pytest.raises(ValueError, match="`baseline` must be one of the models"):
+        benchmark.run(["ResNet20"], baseline="ResNet50")
+    with pytest.raises(ValueError, match="keras.applications has no 'ResNet20'"):
+        benchmark.build_times("ResNet20")
+
+
+def test_choose_jit_compile_measures_and_leaves_the_model_alone():
+    model = keras_resnet.build(TINY_RESNEXT, input_shape=(16, 16, 3))
+    before = [w.copy() for w in model.get_weights()]
+    choice, speeds = benchmark.choose_jit_compile(model, batch_size=2, steps=1)
+    assert set(speeds) == {False, True} and all(v > 0 for v in speeds.values())
+    assert choice == (speeds[True] > speeds[False])
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
+    with pytest.raises(ValueError, match="choose_jit_compile needs a fixed input size"):
+        benchmark.choose_jit_compile(keras_resnet.build(TINY_RESNEXT, include_top=False, pooling="avg"))
+
+
+def test_detect_peak_is_plausible():
+    peak = benchmark.detect_peak()
+    assert peak is None or 1e9 < peak < 1e14
+    assert benchmark.torchvision_name("WideResNet50_2") == "wide_resnet50_2"
+    assert benchmark.torchvision_name("ResNeXt50_32x4d") == "resnext50_32x4d"
