@@ -32,9 +32,11 @@ class ZeroPadChannels(keras.layers.Layer):
         return -1 if self.data_format == "channels_last" else 1
 
     def call(self, x):
-        widths = [(0, 0)] * len(x.shape)
-        widths[self._axis] = (0, self.padding)
-        return keras.ops.pad(x, widths)
+        # Concatenation, not a pad op: TensorFlow 2.21's oneDNN remapper crashes when
+        # it fuses conv + bias + add with a padded addend (see the test).
+        shape = list(keras.ops.shape(x))
+        shape[self._axis] = self.padding
+        return keras.ops.concatenate([x, keras.ops.zeros(shape, x.dtype)], axis=self._axis)
 
     def compute_output_shape(self, input_shape):
         shape = list(input_shape)

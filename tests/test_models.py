@@ -1,5 +1,8 @@
 """Building: keras.applications parity, every table row, variants, serialization, errors."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -253,3 +256,19 @@ def test_keras_applications_weights_file_loads(tmp_path):
     np.testing.assert_allclose(ours.predict(x, verbose=0), ref.predict(x, verbose=0), atol=1e-5)
     with pytest.raises(ValueError, match=r"does not fit model 'resnet50'"):
         kr.ResNet50(include_top=False, weights=tmp_path / "v2.weights.h5")
+
+
+def test_option_a_trains_in_every_layout():
+    # TensorFlow 2.21's oneDNN remapper crashed the process (SIGSEGV) training a
+    # pre-activation keras-layout net with option A when the zero channels came from
+    # a pad op fused into conv + bias + add; run in a child so a crash fails the test.
+    code = (
+        "import numpy as np, keras_resnet as kr\n"
+        "for layout in ('keras', 'torchvision'):\n"
+        "    spec = kr.Spec((1, 1), 'basic', width=4, stem='cifar', stem_width=4, unit='e', shortcut='A', layout=layout)\n"
+        "    m = kr.build(spec, input_shape=(16, 16, 3))\n"
+        "    m.compile('sgd', 'sparse_categorical_crossentropy')\n"
+        "    assert np.isfinite(m.train_on_batch(np.ones((4, 16, 16, 3), 'float32'), np.zeros(4)))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
