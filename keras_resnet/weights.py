@@ -245,7 +245,8 @@ def load_torchvision(model, checkpoint):
     for layer in model.layers:
         if not layer.weights:
             continue
-        params = _TORCH_PARAMS[type(layer)]
+        # By base class: grouped convs are keras_resnet.layers.Conv2D, a keras Conv2D.
+        params = next(names for cls, names in _TORCH_PARAMS.items() if isinstance(layer, cls))
         prefix = _torch_prefix(layer.name)
         for variable, param in zip(layer.weights, params):
             name = f"{prefix}.{param}"
