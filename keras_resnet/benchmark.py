@@ -30,6 +30,7 @@ import numpy as np
 from keras_resnet import layers
 from keras_resnet.models import build, complexity
 from keras_resnet.spec import SPECS, get_spec
+from keras_resnet.weights import TORCHVISION
 
 MODES = ("train", "infer")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -108,10 +109,8 @@ def _import_torchvision():
     return torch, torchvision
 
 
-def torchvision_name(spec_name):
-    """The torchvision counterpart of a table name: ResNet50 -> resnet50,
-    ResNeXt50_32x4d -> resnext50_32x4d, WideResNet50_2 -> wide_resnet50_2."""
-    return spec_name.lower().replace("wideresnet", "wide_resnet")
+# The torchvision counterpart of each table row that has one (ResNet50 -> resnet50).
+TORCHVISION_NAMES = {row: arch for arch, row in TORCHVISION.items()}
 
 
 def _torch_step(torch, net, x, y, mode, precision):
@@ -290,7 +289,7 @@ def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), ste
                 if "stock" in references and spec.groups > 1:
                     labels["stock"] = f"{arg} stock Conv2D(groups)"
                     steps_by_label[labels["stock"]] = _keras_step(with_stock_conv(ours), x, y, mode, jit_compile)
-                tv_name = name and torchvision_name(name)
+                tv_name = TORCHVISION_NAMES.get(name)
                 if torch_vision and tv_name and hasattr(torch_vision[1].models, tv_name):
                     torch, torchvision = torch_vision
                     net = getattr(torchvision.models, tv_name)(num_classes=classes)

@@ -61,5 +61,5 @@ def test_choose_jit_compile_measures_and_leaves_the_model_alone():
 def test_detect_peak_is_plausible():
     peak = benchmark.detect_peak()
     assert peak is None or 1e9 < peak < 1e14
-    assert benchmark.torchvision_name("WideResNet50_2") == "wide_resnet50_2"
-    assert benchmark.torchvision_name("ResNeXt50_32x4d") == "resnext50_32x4d"
+    assert benchmark.TORCHVISION_NAMES["WideResNet50_2"] == "wide_resnet50_2"
+    assert benchmark.TORCHVISION_NAMES["ResNeXt50_32x4d"] == "resnext50_32x4d"
