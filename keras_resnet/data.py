@@ -366,7 +366,8 @@ class _Large:
         return tf.saturate_cast(tf.round(image), tf.uint8), label
 
     def _random_resized_crop(self, example, seed):
-        (encoded, label), image = example, _decode(example[0])
+        encoded, label = example
+        image = _decode(encoded)
         begin, crop, _ = tf.image.stateless_sample_distorted_bounding_box(
             tf.shape(image), tf.constant([[[0.0, 0.0, 1.0, 1.0]]]), seed, min_object_covered=0.0,
             aspect_ratio_range=(3 / 4, 4 / 3), area_range=(0.08, 1.0), max_attempts=10,

@@ -39,6 +39,7 @@ import keras  # noqa: E402
 
 from keras_resnet import data as data_lib  # noqa: E402
 from keras_resnet import recipes as recipes_lib  # noqa: E402
+from keras_resnet.files import atomic_write, write_json  # noqa: E402
 from keras_resnet.models import build  # noqa: E402
 from keras_resnet.spec import Spec, get_spec  # noqa: E402
 
@@ -287,8 +288,8 @@ def _forget_unsaved_epochs(folder, backup_dir):
     if os.path.exists(path):
         with open(path) as f:
             header, *rows = f.readlines()
-        with open(path, "w") as f:
-            f.writelines([header] + [row for row in rows if int(row.split(",", 1)[0]) < done])
+        kept = [header] + [row for row in rows if int(row.split(",", 1)[0]) < done]
+        atomic_write(path, lambda f: f.writelines(kept))
 
 
 def plot_curves(rows, path, title):
@@ -343,8 +344,7 @@ def prepare(config):
         model = _build_model(config, recipe, data)
     if worker is None and not resuming:
         os.makedirs(config.output_dir, exist_ok=True)
-        with open(os.path.join(config.output_dir, "run.json"), "w") as f:
-            json.dump(config.identity(), f, indent=2)
+        write_json(os.path.join(config.output_dir, "run.json"), config.identity())
     print(f"{'Resuming' if resuming else 'Training'} {config.model} on {data.description}; recipe "
           f"{config.recipe}: {recipe.paper}; {config.epochs} epochs of batch {config.batch_size}; "
           f"output in {config.output_dir}", flush=True)
@@ -377,8 +377,7 @@ def run(config, model, data, worker=None):
             best = keras.saving.load_model(os.path.join(folder, "best.keras"))
             result["best"] = _evaluate(best, data.test, config.verbose)
         plot_curves(rows, os.path.join(folder, "curves.png"), f"{config.model} on {data.name}")
-        with open(os.path.join(folder, "evaluation.json"), "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(os.path.join(folder, "evaluation.json"), result)
     # The backup outlives fit() so that a run killed before this point ends without retraining.
     shutil.rmtree(backup_dir, ignore_errors=True)
     print(f"Test accuracy: {result['test_accuracy']:.4f} ({data.test_size} test images)", flush=True)

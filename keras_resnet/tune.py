@@ -48,6 +48,7 @@ import keras
 import keras_tuner
 
 from keras_resnet import recipes
+from keras_resnet.files import atomic_write, write_json
 from keras_resnet.models import build, complexity
 from keras_resnet.spec import preact_resnet, wide_resnet
 
@@ -388,7 +389,7 @@ class _Recording:
     """Records which tuner (worker) ran each trial, next to keras-tuner's trial.json."""
 
     def run_trial(self, trial, *args, **kwargs):
-        _write_json(os.path.join(self.get_trial_dir(trial.trial_id), "worker.json"),
+        write_json(os.path.join(self.get_trial_dir(trial.trial_id), "worker.json"),
                     {"tuner_id": self.tuner_id, "host": socket.gethostname()})
         return super().run_trial(trial, *args, **kwargs)
 
@@ -466,18 +467,6 @@ def collect(tuner, hypermodel):
     return sorted(rows, key=lambda r: (r["budget"], r["depth"], r["trial_id"]))
 
 
-def _atomic_write(path, write):
-    """Writes through a temporary file, so an interrupted write never leaves half a file."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        write(f)
-    os.replace(tmp, path)
-
-
-def _write_json(path, obj):
-    _atomic_write(path, lambda f: json.dump(obj, f, indent=2, sort_keys=True))
-
-
 def _read_json(path):
     with open(path, encoding="utf-8") as f:
         return json.load(f)
@@ -489,7 +478,7 @@ def write_csv(rows, path):
         writer.writeheader()
         writer.writerows(rows)
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def _accuracy(row):
@@ -682,7 +671,7 @@ def write_outputs(rows, output_dir, study):
     write_csv(rows, os.path.join(output_dir, "results.csv"))
     if rows:
         plot(rows, os.path.join(output_dir, "results.png"))
-    _atomic_write(os.path.join(output_dir, "report.md"), lambda f: f.write(report(rows, study)))
+    atomic_write(os.path.join(output_dir, "report.md"), lambda f: f.write(report(rows, study)))
 
 
 # The study ------------------------------------------------------------------------
@@ -725,7 +714,7 @@ def open_study(output_dir, study):
                              f"resume it with its own settings or choose another --output-dir.")
     elif distributed_role() != "worker":  # the chief (or a lone tuner) writes it
         os.makedirs(output_dir, exist_ok=True)
-        _write_json(study_file, study)
+        write_json(study_file, study)
 
 
 def run_study(data, hypermodel, output_dir, study, *, tuner="grid", epochs=1, max_trials=None,

@@ -2,7 +2,6 @@
 tiny sizes and one step, so that the code cannot rot. Speed itself is measured
 by running the benchmark (docs/benchmark.md), never by tests."""
 
-import keras
 import numpy as np
 import pytest
 
