@@ -3,12 +3,14 @@
     python -m keras_resnet.benchmark --models ResNet50 ResNeXt50_32x4d --size 112 --batch 8
 
 For every model, mode (train, infer) and precision it prints images/s, the
-achieved FLOP/s and its fraction of the machine's peak, and ratios to the
-references built in the same process: the keras.applications counterpart
-(ResNet50/101/152 and V2), the same network with stock
-`keras.layers.Conv2D(groups=...)` (grouped models), the torchvision counterpart
-(when torch and torchvision import), float32 (for other precisions) and an
-optional baseline model. Everything of one mode and precision is timed in
+achieved FLOP/s, its fraction of the machine's nominal peak and of a float32
+matrix product measured at the start of the run (what the best-tuned kernel
+reaches here), and ratios to the references built in the same process: the
+keras.applications counterpart (ResNet50/101/152 and V2), the same network on
+stock Keras layers (`keras.layers.Conv2D(groups=...)` and
+`keras.layers.BatchNormalization` instead of keras_resnet's), the torchvision
+counterpart (when torch and torchvision import), float32 (for other
+precisions) and an optional baseline model. Everything of one mode and precision is timed in
 interleaved rounds and the best round kept, so that a shared, noisy machine
 slows all candidates alike. `--build-time` adds the time to build a model
 against keras.applications, also interleaved.
@@ -38,13 +40,17 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 FLOPS_PER_MAC = {"train": 6, "infer": 2}
 
 
-def with_stock_conv(model):
-    """The same network with every `keras_resnet.layers.Conv2D` replaced by
-    `keras.layers.Conv2D` (stock Keras grouped convolution), with the same weights."""
+# keras_resnet's fast subclasses -> the Keras layers they stand in for.
+STOCK_LAYERS = {layers.Conv2D: keras.layers.Conv2D, layers.BatchNormalization: keras.layers.BatchNormalization}
+
+
+def with_stock_layers(model):
+    """The same network with keras_resnet's `Conv2D` and `BatchNormalization`
+    replaced by Keras' own (stock grouped convolution and batch normalization),
+    with the same weights."""
 
     def clone(layer):
-        cls = keras.layers.Conv2D if isinstance(layer, layers.Conv2D) else type(layer)
-        return cls.from_config(layer.get_config())
+        return STOCK_LAYERS.get(type(layer), type(layer)).from_config(layer.get_config())
 
     stock = keras.models.clone_model(model, clone_function=clone)
     stock.set_weights(model.get_weights())
@@ -54,6 +60,10 @@ def with_stock_conv(model):
 def detect_peak():
     """Nominal fp32 peak FLOP/s of this CPU: cores x clock x FLOP per cycle (64
     with AVX-512, 32 with AVX2 and FMA, else 16: two FMA units per core).
+
+    Nominal, not real: AMD's Zen 4 runs AVX-512 on 256-bit units (half the
+    FLOP per cycle) at a boost clock /proc/cpuinfo does not show. The
+    benchmark therefore also measures `matmul_flops` in the same run.
 
     Returns:
         FLOP/s, or `None` where /proc/cpuinfo cannot tell.
@@ -69,6 +79,20 @@ def detect_peak():
         return None
     per_cycle = 64 if "avx512f" in flags else 32 if {"avx2", "fma"} <= set(flags) else 16
     return len(os.sched_getaffinity(0)) * mhz[0] * 1e6 * per_cycle
+
+
+def matmul_flops(n=4096, repeats=3):
+    """FLOP/s of the backend's float32 `n` x `n` matrix product, the best of
+    `repeats`: what this machine's best-tuned kernel reaches, measured now."""
+    a = keras.random.normal((n, n), seed=1)
+    b = keras.random.normal((n, n), seed=2)
+    keras.ops.convert_to_numpy(keras.ops.matmul(a, b))  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        keras.ops.convert_to_numpy(keras.ops.matmul(a, b))
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
 
 
 @contextlib.contextmanager
@@ -239,7 +263,8 @@ def _parse_model(model):
 
 
 def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), steps=2, rounds=3,
-        references=("keras", "stock", "torch"), baseline=None, peak=None, jit_compile=False, out=print):
+        references=("keras", "stock", "torch"), baseline=None, peak=None, jit_compile=False, matmul_size=4096,
+        out=print):
     """Measures and prints the table (see the module docstring).
 
     Args:
@@ -250,11 +275,14 @@ def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), ste
         modes: any of `"train"`, `"infer"`.
         precisions: any of `"float32"`, `"mixed_bfloat16"`, `"mixed_float16"`.
         steps, rounds: timed steps per round, rounds (the best counts).
-        references: any of `"keras"` (keras.applications), `"stock"` (stock
-            grouped Conv2D), `"torch"` (torchvision).
+        references: any of `"keras"` (keras.applications), `"stock"` (the
+            same network on stock Keras layers, `with_stock_layers`),
+            `"torch"` (torchvision).
         baseline: one of `models`, to which every row is also compared.
         peak: peak FLOP/s for the fraction-of-peak column; `None` detects it.
         jit_compile: passed to `model.compile` for keras models.
+        matmul_size: size of the float32 matrix product measured first, as
+            the achievable ceiling (`matmul_flops`); 0 skips it.
         out: where lines go.
 
     Returns:
@@ -269,6 +297,11 @@ def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), ste
     if baseline is not None and baseline not in labels:
         raise ValueError(f"`baseline` must be one of the models {labels}; received baseline={baseline!r}")
     peak = peak or detect_peak()
+    matmul = matmul_flops(matmul_size) if matmul_size else None
+    if matmul:
+        out(f"float32 {matmul_size}x{matmul_size} matmul: {matmul / 1e9:.0f} GFLOP/s"
+            + (f" ({100 * matmul / peak:.0f}% of peak)" if peak else ""))
+        out("")
     torch_vision = _import_torchvision() if "torch" in references else None
     shape = (size, size, 3)
     results = []
@@ -286,9 +319,9 @@ def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), ste
                         app = getattr(keras.applications, name)(weights=None, input_shape=shape)
                     labels["keras"] = f"{name} keras.applications"
                     steps_by_label[labels["keras"]] = _keras_step(app, x, y, mode, jit_compile)
-                if "stock" in references and spec.groups > 1:
-                    labels["stock"] = f"{arg} stock Conv2D(groups)"
-                    steps_by_label[labels["stock"]] = _keras_step(with_stock_conv(ours), x, y, mode, jit_compile)
+                if "stock" in references:
+                    labels["stock"] = f"{arg} stock Keras layers"
+                    steps_by_label[labels["stock"]] = _keras_step(with_stock_layers(ours), x, y, mode, jit_compile)
                 tv_name = TORCHVISION_NAMES.get(name)
                 if torch_vision and tv_name and hasattr(torch_vision[1].models, tv_name):
                     torch, torchvision = torch_vision
@@ -302,14 +335,14 @@ def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), ste
                 row["speeds"] = {kind: speeds[label] for kind, label in row["labels"].items()}
             results.extend(rows)
             keras.backend.clear_session()
-    _print_table(results, peak, baseline, out)
+    _print_table(results, peak, matmul, baseline, out)
     return results
 
 
-def _print_table(results, peak, baseline, out):
+def _print_table(results, peak, matmul, baseline, out):
     by_key = {(r["model"], r["precision"], r["mode"]): r for r in results}
-    columns = ["model", "precision", "mode", "img/s", "GFLOP/s", "% peak", "vs keras.applications",
-               "vs stock Conv2D(groups)", "vs torchvision", "vs float32"] + ([f"vs {baseline}"] if baseline else [])
+    columns = ["model", "precision", "mode", "img/s", "GFLOP/s", "% peak", "% matmul", "vs keras.applications",
+               "vs stock Keras layers", "vs torchvision", "vs float32"] + ([f"vs {baseline}"] if baseline else [])
     out("| " + " | ".join(columns) + " |")
     out("|" + "---|" * len(columns))
     ratio = lambda a, b: f"{a / b:.2f}x" if a and b else ""  # noqa: E731
@@ -318,7 +351,7 @@ def _print_table(results, peak, baseline, out):
         flops = s["ours"] * FLOPS_PER_MAC[r["mode"]] * r["macs"]
         fp32 = by_key.get((r["model"], "float32", r["mode"]))
         cells = [r["model"], r["precision"], r["mode"], f"{s['ours']:.2f}", f"{flops / 1e9:.1f}",
-                 f"{100 * flops / peak:.0f}%" if peak else "",
+                 f"{100 * flops / peak:.0f}%" if peak else "", f"{100 * flops / matmul:.0f}%" if matmul else "",
                  *(ratio(s["ours"], s.get(k)) for k in ("keras", "stock", "torch")),
                  ratio(s["ours"], fp32["speeds"]["ours"]) if fp32 is not r and fp32 else ""]
         if baseline:

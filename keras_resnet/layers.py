@@ -1,5 +1,15 @@
-"""The layers Keras lacks: zero-padding of the channel axis (He 2015 option A)
-and a grouped convolution that is fast on TensorFlow (ResNeXt)."""
+"""The layers Keras lacks: zero-padding of the channel axis (He 2015 option A),
+and Keras' own Conv2D and BatchNormalization made fast on TensorFlow.
+
+`Conv2D` and `BatchNormalization` are drop-in subclasses of the Keras layers of
+the same names: same arguments, weights and results. On the TensorFlow backend
+they call TensorFlow's native kernels (grouped convolution; fused batch
+normalization) wherever a one-time probe finds that the kernel exists and
+agrees with the definition; everywhere else they are Keras' layers unchanged.
+They keep Keras' class names because Keras' weights files (`.weights.h5`)
+address layers by class name and position: a model built with either class
+loads the other's weights.
+"""
 
 import concurrent.futures
 import functools
@@ -71,15 +81,37 @@ def native_grouped_conv(data_format, dtype):
     Returns:
         `False` on other backends, or if the op fails or disagrees.
     """
+    return _probe(_probe_grouped_conv, data_format, dtype)
+
+
+def _probe(check, *args):
+    """Runs `check(*args)` on TensorFlow; `False` on other backends or where a
+    TensorFlow op fails (no kernel for this device, format or dtype)."""
     if keras.backend.backend() != "tensorflow":
         return False
+    import tensorflow as tf
+
+    def run():
+        try:
+            return check(*args)
+        except (tf.errors.OpError, ValueError, TypeError):
+            return False
+
     # A fresh thread runs eagerly, with gradient tapes recording, even when the
     # caller is tracing a tf.function (as Keras does when it builds a model).
     with concurrent.futures.ThreadPoolExecutor(1) as thread:
-        return thread.submit(_probe, data_format, dtype).result()
+        return thread.submit(run).result()
 
 
-def _probe(data_format, dtype):
+def _all_close(results, references, dtype):
+    import tensorflow as tf
+
+    tolerance = 1e-4 if tf.as_dtype(dtype).size >= 4 else 5e-2  # float16/bfloat16 round more
+    return all(np.allclose(tf.cast(a, tf.float32), tf.cast(b, tf.float32), tolerance, tolerance)
+               for a, b in zip(results, references, strict=True))
+
+
+def _probe_grouped_conv(data_format, dtype):
     import tensorflow as tf
 
     channels_last = data_format == "channels_last"
@@ -98,14 +130,8 @@ def _probe(data_format, dtype):
         parts = zip(tf.split(x, 2, axis), tf.split(kernel, 2, -1))
         return tf.concat([_tf_grouped_conv(xi, ki, 2, "same", data_format, 1) for xi, ki in parts], axis)
 
-    try:
-        native = with_gradients(lambda: _tf_grouped_conv(x, kernel, 2, "same", data_format, 1))
-        reference = with_gradients(per_group)
-    except (tf.errors.OpError, ValueError, TypeError):  # no kernel for this device, format or dtype
-        return False
-    tolerance = 1e-4 if tf.as_dtype(dtype).size >= 4 else 5e-2  # float16/bfloat16 round more
-    return all(np.allclose(tf.cast(a, tf.float32), tf.cast(b, tf.float32), tolerance, tolerance)
-               for a, b in zip(native, reference))
+    native = with_gradients(lambda: _tf_grouped_conv(x, kernel, 2, "same", data_format, 1))
+    return _all_close(native, with_gradients(per_group), dtype)
 
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
@@ -118,13 +144,115 @@ class Conv2D(keras.layers.Conv2D):
     TensorFlow's native grouped kernel instead wherever `native_grouped_conv`
     finds one, and otherwise (other backends, older TensorFlow, a device or
     dtype without the kernel) does exactly what `keras.layers.Conv2D` does.
-
-    It shares Keras' class name because Keras' weights files (`.weights.h5`)
-    address layers by class name and position: a model built with either class
-    loads the other's weights.
     """
 
     def convolution_op(self, inputs, kernel):
         if self.groups > 1 and native_grouped_conv(self.data_format, keras.backend.standardize_dtype(inputs.dtype)):
             return _tf_grouped_conv(inputs, kernel, self.strides, self.padding, self.data_format, self.dilation_rate)
         return super().convolution_op(inputs, kernel)
+
+
+def _tf_fused_batch_norm(x, scale, offset, mean, variance, epsilon, training, data_format):
+    """TensorFlow's fused batch normalization: one kernel (oneDNN on CPU, cuDNN on
+    GPU) for what Keras does in a dozen ops, and one for its gradient.
+
+    `x` may be float16 or bfloat16; statistics and parameters are float32 and
+    the kernel computes in float32. In training, `mean` and `variance` are
+    ignored and the batch's are returned, the variance biased, as Keras' moving
+    statistics use it (the kernel gives the unbiased one).
+
+    Returns:
+        `(outputs, mean, variance)`.
+    """
+    import tensorflow as tf
+
+    empty = tf.constant([], tf.float32)
+    outputs, mean_out, variance_out, *_ = tf.raw_ops.FusedBatchNormV3(
+        x=x, scale=scale, offset=offset, mean=empty if training else mean, variance=empty if training else variance,
+        epsilon=epsilon, data_format="NHWC" if data_format == "channels_last" else "NCHW", is_training=training)
+    if not training:
+        return outputs, mean, variance
+    n = tf.cast(tf.size(x, out_type=tf.int64) // tf.size(scale, out_type=tf.int64), tf.float32)
+    return outputs, mean_out, variance_out * ((n - 1) / tf.maximum(n, 1))
+
+
+@functools.cache
+def native_fused_batch_norm(data_format, dtype, epsilon):
+    """Whether TensorFlow's fused batch normalization works here for `dtype`
+    inputs, `data_format` and `epsilon` (cuDNN has a minimum epsilon): one
+    small batch, in training and in inference, outputs, statistics and
+    gradients compared with the definition. Cached per argument triple.
+
+    Returns:
+        `False` on other backends, or if the op fails or disagrees.
+    """
+    return _probe(_probe_fused_batch_norm, data_format, dtype, epsilon)
+
+
+def _probe_fused_batch_norm(data_format, dtype, epsilon):
+    import tensorflow as tf
+
+    axes = [0, 1, 2] if data_format == "channels_last" else [0, 2, 3]
+    x = tf.random.stateless_normal((2, 3, 3, 4) if data_format == "channels_last" else (2, 4, 3, 3), (5, 6), dtype=dtype)
+    scale, offset, mean, variance = (tf.random.stateless_uniform((4,), (7, i), 0.5, 1.5) for i in range(4))
+
+    def with_gradients(batch_norm, training):
+        with tf.GradientTape() as tape:
+            tape.watch([x, scale, offset])
+            y, *statistics = batch_norm(training)
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) ** 2)
+        return [y, *statistics, *tape.gradient(loss, [x, scale, offset])]
+
+    def definition(training):
+        xf = tf.cast(x, tf.float32)
+        m, v = tf.nn.moments(xf, axes) if training else (mean, variance)
+        shape = [1, 1, 1, 4] if data_format == "channels_last" else [1, 4, 1, 1]
+        inverse = tf.reshape(scale * tf.math.rsqrt(v + epsilon), shape)
+        return tf.cast((xf - tf.reshape(m, shape)) * inverse + tf.reshape(offset, shape), dtype), m, v
+
+    def fused(training):
+        return _tf_fused_batch_norm(x, scale, offset, mean, variance, epsilon, training, data_format)
+
+    return all(_all_close(with_gradients(fused, t), with_gradients(definition, t), dtype) for t in (True, False))
+
+
+@keras.saving.register_keras_serializable(package="keras_resnet")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """`keras.layers.BatchNormalization` on TensorFlow's fused kernel.
+
+    Same arguments, weights, results and moving-statistics updates as
+    `keras.layers.BatchNormalization`. Keras 3 builds batch normalization from
+    a dozen element-wise ops and reductions (and their gradients), which takes
+    ~20% of a ResNet-50 training step on a CPU; this layer calls TensorFlow's
+    fused kernel instead for 4-D inputs where `native_fused_batch_norm` finds
+    it, and feeds float16/bfloat16 inputs to it directly (it computes in
+    float32, as Keras' upcast does). Masks, renorm, synchronized statistics,
+    other ranks, other backends and devices or dtypes without the kernel take
+    Keras' own path.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        data_format = self._fused_data_format(inputs, mask)
+        if data_format is None:
+            return super().call(inputs, training=training, mask=mask)
+        training = bool(training and self.trainable)  # as Keras: frozen layers use the moving statistics
+        shape = self.moving_mean.shape
+        scale = self.gamma if self.scale else keras.ops.ones(shape)
+        offset = self.beta if self.center else keras.ops.zeros(shape)
+        outputs, mean, variance = _tf_fused_batch_norm(
+            inputs, scale, offset, self.moving_mean, self.moving_variance, self.epsilon, training, data_format)
+        if training:
+            self.moving_mean.assign(self.moving_mean * self.momentum + mean * (1.0 - self.momentum))
+            self.moving_variance.assign(self.moving_variance * self.momentum + variance * (1.0 - self.momentum))
+        return keras.ops.cast(outputs, self.compute_dtype)
+
+    def _fused_data_format(self, inputs, mask):
+        """`"channels_last"` or `"channels_first"` where the fused kernel applies, else `None`."""
+        if (mask is not None or self.renorm or self.synchronized or len(inputs.shape) != 4
+                or self.moving_mean.dtype != "float32"):
+            return None
+        data_format = {-1: "channels_last", 3: "channels_last", 1: "channels_first"}.get(self.axis)
+        dtype = keras.backend.standardize_dtype(inputs.dtype)
+        if data_format and native_fused_batch_norm(data_format, dtype, self.epsilon):
+            return data_format
+        return None

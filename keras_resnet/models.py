@@ -20,7 +20,7 @@ import keras
 from keras.applications import imagenet_utils
 
 from keras_resnet import weights as pretrained
-from keras_resnet.layers import Conv2D, ZeroPadChannels
+from keras_resnet.layers import BatchNormalization, Conv2D, ZeroPadChannels
 from keras_resnet.spec import SPECS, UNITS, Spec, get_spec, wide_resnet
 
 # The architecture --------------------------------------------------------
@@ -141,7 +141,7 @@ class _Layers:
         )(x)
 
     def bn(self, x, name):
-        return keras.layers.BatchNormalization(**self.bn_args, name=name, dtype=self.dtype)(x)
+        return BatchNormalization(**self.bn_args, name=name, dtype=self.dtype)(x)
 
     def relu(self, x, name):
         return keras.layers.Activation("relu", name=name, dtype=self.dtype)(x)

@@ -12,17 +12,20 @@ TINY_RESNEXT = keras_resnet.Spec((1, 1), "bottleneck", width=8, groups=4, group_
                                  layout="torchvision")
 
 
-def test_run_compares_stock_grouped_conv_and_precisions():
+def test_run_compares_stock_layers_and_precisions():
     lines = []
     results = benchmark.run([("tiny", TINY_RESNEXT), "ResNet20"], size=16, batch_size=2, modes=("train",),
-                            precisions=("float32", "mixed_bfloat16"), steps=1, rounds=1, baseline="ResNet20", peak=1e9, out=lines.append)
+                            precisions=("float32", "mixed_bfloat16"), steps=1, rounds=1, baseline="ResNet20", peak=1e9,
+                            matmul_size=64, out=lines.append)
     assert [(r["model"], r["precision"], r["mode"]) for r in results] == [
         (m, p, "train") for p in ("float32", "mixed_bfloat16") for m in ("tiny", "ResNet20")]
     for r in results:
-        assert set(r["speeds"]) == ({"ours", "stock"} if r["model"] == "tiny" else {"ours"})
+        assert set(r["speeds"]) == {"ours", "stock"}
         assert all(v > 0 for v in r["speeds"].values())
-    assert lines[0].startswith("| model | precision | mode | img/s | GFLOP/s | % peak |")
+    assert lines[0].startswith("float32 64x64 matmul: ") and lines[0].endswith("% of peak)")
+    assert lines[2].startswith("| model | precision | mode | img/s | GFLOP/s | % peak | % matmul |")
     tiny_bf16 = next(line for line in lines if line.startswith("| tiny | mixed_bfloat16 | train"))
+    assert tiny_bf16.split(" | ")[6].endswith("%")  # % matmul
     assert tiny_bf16.count("x |") == 3  # vs stock, vs float32, vs baseline
 
 
@@ -32,8 +35,8 @@ def test_cli_with_keras_applications_torchvision_and_build_time(capsys):
     out = capsys.readouterr().out
     assert "peak 100 GFLOP/s" in out and "Build ResNet50: keras_resnet" in out
     row = next(line for line in out.splitlines() if line.startswith("| ResNet50 |"))
-    ratios = row.split(" | ")[6:9]  # vs keras.applications, vs stock, vs torchvision
-    assert ratios[0].endswith("x") and ratios[1] == ""
+    ratios = row.split(" | ")[7:10]  # vs keras.applications, vs stock, vs torchvision
+    assert ratios[0].endswith("x") and ratios[1].endswith("x")
     assert ratios[2].endswith("x") == (benchmark._import_torchvision() is not None)
 
 
@@ -55,6 +58,20 @@ def test_choose_jit_compile_measures_and_leaves_the_model_alone():
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
     with pytest.raises(ValueError, match="choose_jit_compile needs a fixed input size"):
         benchmark.choose_jit_compile(keras_resnet.build(TINY_RESNEXT, include_top=False, pooling="avg"))
+
+
+def test_with_stock_layers_swaps_only_the_fast_subclasses():
+    model = keras_resnet.build(TINY_RESNEXT, input_shape=(16, 16, 3))
+    stock = benchmark.with_stock_layers(model)
+    assert [type(layer).__name__ for layer in stock.layers] == [type(layer).__name__ for layer in model.layers]
+    assert not any(type(layer).__module__.startswith("keras_resnet") for layer in stock.layers)
+    assert sum(type(layer).__module__.startswith("keras_resnet") for layer in model.layers) >= 6
+    x = np.random.default_rng(0).uniform(size=(2, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(stock.predict_on_batch(x), model.predict_on_batch(x), atol=1e-5)
+
+
+def test_matmul_flops_is_plausible():
+    assert 1e6 < benchmark.matmul_flops(128, repeats=1) < 1e14
 
 
 def test_detect_peak_is_plausible():

@@ -1,0 +1,122 @@
+"""keras_resnet.layers.BatchNormalization: Keras' BatchNormalization on TensorFlow's fused kernel (issue 4)."""
+
+import keras
+import numpy as np
+import pytest
+
+import keras_resnet
+from keras_resnet import layers as kr_layers
+
+tf = pytest.importorskip("tensorflow")
+pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the fused path is TensorFlow's")
+
+TOLERANCE = {"float32": 1e-4, "mixed_bfloat16": 5e-2, "mixed_float16": 1e-2}
+
+
+@pytest.fixture
+def calls(monkeypatch):
+    """Counts the calls of TensorFlow's fused batch normalization."""
+    counter = []
+    fused = kr_layers._tf_fused_batch_norm
+    monkeypatch.setattr(kr_layers, "_tf_fused_batch_norm", lambda *a: counter.append(1) or fused(*a))
+    return counter
+
+
+def test_probe_finds_the_kernel_for_float_types_and_not_float64():
+    for data_format in ("channels_last", "channels_first"):
+        for dtype in ("float32", "bfloat16", "float16"):
+            assert kr_layers.native_fused_batch_norm(data_format, dtype, 1e-3)
+        assert not kr_layers.native_fused_batch_norm(data_format, "float64", 1e-3)
+
+
+def test_probe_says_no_where_the_kernel_fails_or_is_wrong(monkeypatch):
+    fused = kr_layers._tf_fused_batch_norm
+
+    def failing(*args):
+        raise tf.errors.InvalidArgumentError(None, None, "epsilon must be at least 1e-5")
+
+    def wrong_statistics(*args):
+        y, mean, variance = fused(*args)
+        return y, mean, variance * 1.01
+
+    for fake in (failing, wrong_statistics):
+        monkeypatch.setattr(kr_layers, "_tf_fused_batch_norm", fake)
+        assert kr_layers.native_fused_batch_norm.__wrapped__("channels_last", "float32", 1e-3) is False
+
+
+def _forward_backward(layer, x, training):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=training)
+        loss = tf.reduce_sum(tf.cast(y, tf.float32) * tf.sin(tf.cast(y, tf.float32)))
+    gradients = tape.gradient(loss, [x, *layer.trainable_weights])
+    return [y, *gradients, layer.moving_mean, layer.moving_variance]
+
+
+def _pair(x_shape, policy="float32", **args):
+    """Our layer and Keras', built on `x_shape` with the same random weights."""
+    ours, stock = kr_layers.BatchNormalization(dtype=policy, **args), keras.layers.BatchNormalization(dtype=policy, **args)
+    for layer in (ours, stock):
+        layer.build(x_shape)
+    rng = np.random.default_rng(3)
+    ours.set_weights([rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in ours.get_weights()])
+    stock.set_weights(ours.get_weights())
+    return ours, stock
+
+
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("policy", ["float32", "mixed_bfloat16", "mixed_float16"])
+@pytest.mark.parametrize("axis,center,scale", [(-1, True, True), (1, True, True), (-1, False, True), (-1, True, False)])
+def test_outputs_gradients_and_moving_statistics_equal_keras(calls, training, policy, axis, center, scale):
+    shape = (4, 5, 6, 8) if axis == -1 else (4, 8, 5, 6)
+    ours, stock = _pair(shape, policy, axis=axis, center=center, scale=scale, momentum=0.9, epsilon=1.001e-5)
+    x = tf.constant(np.random.default_rng(0).normal(2.0, 3.0, size=shape), keras.DTypePolicy(policy).compute_dtype)
+    results = _forward_backward(ours, x, training)
+    assert results[0].dtype == x.dtype
+    tolerance = TOLERANCE[policy]
+    for a, b in zip(results, _forward_backward(stock, x, training), strict=True):
+        np.testing.assert_allclose(tf.cast(a, tf.float32), tf.cast(b, tf.float32), rtol=tolerance, atol=tolerance)
+    assert calls, "the fused kernel was not used"
+    if not training:  # inference leaves the moving statistics alone
+        np.testing.assert_array_equal(ours.moving_variance, stock.get_weights()[-1])
+
+
+def test_frozen_layer_uses_moving_statistics_even_in_training(calls):
+    ours, stock = _pair((4, 3, 3, 8))
+    ours.trainable = stock.trainable = False
+    before = ours.get_weights()
+    x = tf.constant(np.random.default_rng(1).normal(size=(4, 3, 3, 8)), tf.float32)
+    np.testing.assert_allclose(ours(x, training=True), stock(x, training=True), rtol=1e-5, atol=1e-5)
+    assert all(np.array_equal(a, b) for a, b in zip(before, ours.get_weights(), strict=True))
+    assert calls
+
+
+def test_one_value_per_channel_gives_zero_variance_as_keras():
+    ours, stock = _pair((1, 1, 1, 8), momentum=0.0)
+    x = tf.ones((1, 1, 1, 8))
+    np.testing.assert_allclose(ours(x, training=True), stock(x, training=True), rtol=1e-5)
+    np.testing.assert_array_equal(ours.moving_variance, np.zeros(8))
+
+
+@pytest.mark.parametrize("case", ["mask", "rank 3", "renorm", "axis 2", "float64"])
+def test_other_cases_take_keras_path_with_keras_results(calls, case):
+    shape = (4, 6, 8) if case in ("mask", "rank 3") else (4, 5, 6, 8)
+    args = {"renorm": True} if case == "renorm" else {"axis": 2} if case == "axis 2" else {}
+    ours, stock = _pair(shape, "float64" if case == "float64" else "float32", **args)
+    x = tf.constant(np.random.default_rng(2).normal(size=shape), ours.compute_dtype)
+    mask = tf.constant(np.random.default_rng(3).uniform(size=shape[:2]) > 0.3) if case == "mask" else None
+    np.testing.assert_allclose(ours(x, training=True, mask=mask), stock(x, training=True, mask=mask), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ours.moving_variance, stock.moving_variance, rtol=1e-6)
+    assert not calls
+
+
+def test_models_use_it_and_save_and_load_in_safe_mode(tmp_path):
+    model = keras_resnet.ResNet20(input_shape=(16, 16, 3), classes=3)
+    batch_norms = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert batch_norms and all(type(layer) is kr_layers.BatchNormalization for layer in batch_norms)
+    assert batch_norms[0].get_config() == {**keras.layers.BatchNormalization(**batch_norms[0].get_config()).get_config()}
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert type(loaded.get_layer(batch_norms[0].name)) is kr_layers.BatchNormalization
+    x = np.random.default_rng(4).normal(size=(2, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(loaded.predict_on_batch(x), model.predict_on_batch(x), rtol=1e-6, atol=1e-6)
