@@ -42,7 +42,8 @@ def test_keras_applications_parity(name, include_top):
     named = {layer.name for layer in ref.layers if not layer.name.startswith(("input_layer", "max_pooling2d"))}
     assert named <= {layer.name for layer in ours.layers}  # keras leaves its subsampling pools unnamed
     for a, b in zip(weighted(ours), weighted(ref)):
-        assert type(a) is type(b) and a.get_config().get("strides") == b.get_config().get("strides"), a.name
+        assert isinstance(a, type(b)) and type(a).__name__ == type(b).__name__, a.name  # weights files go by class name
+        assert a.get_config().get("strides") == b.get_config().get("strides"), a.name
         assert a.get_config().get("epsilon") == b.get_config().get("epsilon"), a.name
     # Randomise keras.applications (BN statistics too), copy by layer name.
     rng = np.random.default_rng(1)
@@ -51,7 +52,8 @@ def test_keras_applications_parity(name, include_top):
     for layer in weighted(ref):
         ours.get_layer(layer.name).set_weights(layer.get_weights())
     x = images(2, size)
-    np.testing.assert_allclose(ours.predict(x, verbose=0), ref.predict(x, verbose=0), atol=1e-5, rtol=0)
+    expected = ref.predict(x, verbose=0)  # features of ~100 without the top: tolerance relative to their scale
+    np.testing.assert_allclose(ours.predict(x, verbose=0), expected, atol=1e-5 * max(1.0, np.abs(expected).max()), rtol=0)
     if include_top:
         assert ours.count_params() == ref.count_params()
         assert len(weighted(ours)) == WEIGHTED_LAYERS[name]
