@@ -223,7 +223,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
     Same arguments, weights, results and moving-statistics updates as
     `keras.layers.BatchNormalization`. Keras 3 builds batch normalization from
     a dozen element-wise ops and reductions (and their gradients), which takes
-    ~20% of a ResNet-50 training step on a CPU; this layer calls TensorFlow's
+    ~30% of a ResNet-50 training step on a CPU; this layer calls TensorFlow's
     fused kernel instead for 4-D inputs where `native_fused_batch_norm` finds
     it, and feeds float16/bfloat16 inputs to it directly (it computes in
     float32, as Keras' upcast does). Masks, renorm, synchronized statistics,
