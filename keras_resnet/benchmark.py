@@ -40,23 +40,6 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 FLOPS_PER_MAC = {"train": 6, "infer": 2}
 
 
-# keras_resnet's fast subclasses -> the Keras layers they stand in for.
-STOCK_LAYERS = {layers.Conv2D: keras.layers.Conv2D, layers.BatchNormalization: keras.layers.BatchNormalization}
-
-
-def with_stock_layers(model):
-    """The same network with keras_resnet's `Conv2D` and `BatchNormalization`
-    replaced by Keras' own (stock grouped convolution and batch normalization),
-    with the same weights."""
-
-    def clone(layer):
-        return STOCK_LAYERS.get(type(layer), type(layer)).from_config(layer.get_config())
-
-    stock = keras.models.clone_model(model, clone_function=clone)
-    stock.set_weights(model.get_weights())
-    return stock
-
-
 def detect_peak():
     """Nominal fp32 peak FLOP/s of this CPU: cores x clock x FLOP per cycle (64
     with AVX-512, 32 with AVX2 and FMA, else 16: two FMA units per core).
@@ -276,7 +259,7 @@ def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), ste
         precisions: any of `"float32"`, `"mixed_bfloat16"`, `"mixed_float16"`.
         steps, rounds: timed steps per round, rounds (the best counts).
         references: any of `"keras"` (keras.applications), `"stock"` (the
-            same network on stock Keras layers, `with_stock_layers`),
+            same network on stock Keras layers, `keras_resnet.layers.with_stock_layers`),
             `"torch"` (torchvision).
         baseline: one of `models`, to which every row is also compared.
         peak: peak FLOP/s for the fraction-of-peak column; `None` detects it.
@@ -321,7 +304,7 @@ def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), ste
                     steps_by_label[labels["keras"]] = _keras_step(app, x, y, mode, jit_compile)
                 if "stock" in references:
                     labels["stock"] = f"{arg} stock Keras layers"
-                    steps_by_label[labels["stock"]] = _keras_step(with_stock_layers(ours), x, y, mode, jit_compile)
+                    steps_by_label[labels["stock"]] = _keras_step(layers.with_stock_layers(ours), x, y, mode, jit_compile)
                 tv_name = TORCHVISION_NAMES.get(name)
                 if torch_vision and tv_name and hasattr(torch_vision[1].models, tv_name):
                     torch, torchvision = torch_vision

@@ -256,3 +256,20 @@ class BatchNormalization(keras.layers.BatchNormalization):
         if data_format and native_fused_batch_norm(data_format, dtype, self.epsilon):
             return data_format
         return None
+
+
+# keras_resnet's fast subclasses -> the Keras layers they stand in for.
+STOCK_LAYERS = {Conv2D: keras.layers.Conv2D, BatchNormalization: keras.layers.BatchNormalization}
+
+
+def with_stock_layers(model):
+    """The same network with keras_resnet's `Conv2D` and `BatchNormalization`
+    replaced by Keras' own, with the same weights: the reference the benchmark
+    and the tests compare these layers with."""
+
+    def clone(layer):
+        return STOCK_LAYERS.get(type(layer), type(layer)).from_config(layer.get_config())
+
+    stock = keras.models.clone_model(model, clone_function=clone)
+    stock.set_weights(model.get_weights())
+    return stock

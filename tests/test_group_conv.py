@@ -6,7 +6,6 @@ import pytest
 
 import keras_resnet
 from keras_resnet import layers as kr_layers
-from keras_resnet.benchmark import with_stock_layers
 
 tf = pytest.importorskip("tensorflow")
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the native path is TensorFlow's")
@@ -87,7 +86,7 @@ def test_weights_interchangeable_and_training_identical(path, calls, tmp_path):
     mode gives the same weights."""
     ours = keras_resnet.build(TINY_RESNEXT, input_shape=(16, 16, 3))
     stock = keras_resnet.build(TINY_RESNEXT, input_shape=(16, 16, 3))
-    stock = with_stock_layers(stock)  # fresh random weights, then loaded from `ours` below
+    stock = kr_layers.with_stock_layers(stock)  # fresh random weights, then loaded from `ours` below
     assert not any(isinstance(l, kr_layers.Conv2D) for l in stock.layers)
     x = np.random.default_rng(1).normal(size=(4, 16, 16, 3)).astype("float32")
     y = np.array([0, 1, 2, 3])

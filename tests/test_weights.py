@@ -14,6 +14,7 @@ from keras.src.legacy.saving import legacy_h5_format
 
 import keras_resnet
 from keras_resnet import weights
+from keras_resnet.layers import with_stock_layers
 
 TINY = keras_resnet.Spec((1, 1), "basic", width=4, stem="cifar", stem_width=4)
 
@@ -41,12 +42,14 @@ def randomise(model, seed=0):
 
 
 def assert_loaded(ours, reference, x):
-    """`ours` holds `reference`'s weights, exactly, and computes its outputs
-    (to float rounding: our fused batch normalization sums in another order;
-    random weights make activations of ~1e8, so the tolerance scales with them)."""
+    """`ours` holds `reference`'s weights, exactly; on Keras' own layers it
+    computes `reference`'s outputs bit for bit, and on ours to float rounding
+    (the fused batch normalization sums in another order; random weights make
+    activations of ~1e8, so the tolerance scales with them)."""
     for a, b in zip(ours.weights, reference.weights, strict=True):
         np.testing.assert_array_equal(a, b, err_msg=a.path)
     expected = np.asarray(reference(x))
+    np.testing.assert_array_equal(with_stock_layers(ours)(x), expected)
     np.testing.assert_allclose(ours(x), expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
 
 
