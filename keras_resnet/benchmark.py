@@ -10,9 +10,9 @@ keras.applications counterpart (ResNet50/101/152 and V2), the same network on
 stock Keras layers (`keras.layers.Conv2D(groups=...)` and
 `keras.layers.BatchNormalization` instead of keras_resnet's), the torchvision
 counterpart (when torch and torchvision import), float32 (for other
-precisions) and an optional baseline model. Everything of one mode and precision is timed in
-interleaved rounds and the best round kept, so that a shared, noisy machine
-slows all candidates alike. `--build-time` adds the time to build a model
+precisions) and an optional baseline model. Everything of one mode and
+precision is timed in interleaved rounds and the best round kept, so that a
+shared, noisy machine slows all candidates alike. `--build-time` adds the time to build a model
 against keras.applications, also interleaved.
 
 Shared machines give different absolute numbers from run to run: compare the
