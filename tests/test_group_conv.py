@@ -1,4 +1,4 @@
-"""keras_resnet.layers.Conv2D: Keras' grouped Conv2D on TensorFlow's native kernel (issue 4)."""
+"""keras_resnet.layers.Conv2D (Keras' grouped Conv2D on TensorFlow's native kernel) and with_stock_layers (issue 4)."""
 
 import keras
 import numpy as np
@@ -109,3 +109,13 @@ def test_safe_mode_save_and_load(tmp_path):
     assert isinstance(loaded.get_layer("conv2_block1_2_conv"), kr_layers.Conv2D)
     x = np.random.default_rng(2).normal(size=(2, 16, 16, 3)).astype("float32")
     np.testing.assert_allclose(loaded.predict_on_batch(x), model.predict_on_batch(x), rtol=1e-6, atol=1e-6)
+
+
+def test_with_stock_layers_swaps_only_the_fast_subclasses():
+    model = keras_resnet.build(TINY_RESNEXT, input_shape=(16, 16, 3))
+    stock = kr_layers.with_stock_layers(model)
+    assert [type(layer).__name__ for layer in stock.layers] == [type(layer).__name__ for layer in model.layers]
+    assert not any(type(layer).__module__.startswith("keras_resnet") for layer in stock.layers)
+    assert sum(type(layer).__module__.startswith("keras_resnet") for layer in model.layers) >= 6
+    x = np.random.default_rng(0).uniform(size=(2, 16, 16, 3)).astype("float32")
+    np.testing.assert_allclose(stock.predict_on_batch(x), model.predict_on_batch(x), atol=1e-5)
