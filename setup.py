@@ -32,8 +32,8 @@ setup(
         "test": ["pytest>=7", "pytest-xdist>=3", "jax", "torch==2.13.0", "pillow"],
         "torch": ["torch>=1.13"],
     },
-    entry_points={"console_scripts": ["keras-resnet-train = keras_resnet.train:main",
-                                      "keras-resnet-tune = keras_resnet.tune:main"]},
+    entry_points={"console_scripts": ["keras-resnet-train = keras_resnet.training.train:main",
+                                      "keras-resnet-tune = keras_resnet.tuning.command:main"]},
     license="Apache-2.0",
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from keras_resnet import benchmark
+from keras_resnet.tools import benchmark
 
 TINY_RESNEXT = keras_resnet.Spec((1, 1), "bottleneck", width=8, groups=4, group_width=2, stem="cifar", stem_width=8,
                                  layout="torchvision")

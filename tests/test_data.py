@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from keras_resnet import data as kdata
+from keras_resnet.training import data as kdata
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from keras_resnet import recipes
+from keras_resnet.training import recipes
 
 TINY = keras_resnet.Spec((1, 1, 1), "basic", width=4, stem="cifar", stem_width=4)
 

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 import keras_resnet
-from keras_resnet import convert, weights
+from keras_resnet import weights
+from keras_resnet.tools import convert
 
 SIZE = 64  # small inputs keep the 101-layer networks fast; the weights do not depend on it
 

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet import train
+from keras_resnet.training import train
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
 # A CIFAR-style network small enough for a test: one basic block per stage, width 4.
@@ -21,7 +21,7 @@ TINY = ["--model", "ResNet20", "--set", "blocks=(1,1,1)", "--set", "width=4", "-
 
 
 def command(*args):
-    return [sys.executable, "-m", "keras_resnet.train", *TINY, "--verbose", "2", *args]
+    return [sys.executable, "-m", "keras_resnet.training.train", *TINY, "--verbose", "2", *args]
 
 
 def test_a_run_writes_everything(tmp_path):
@@ -135,7 +135,7 @@ def free_ports(n):
 
 WORKER = textwrap.dedent("""
     import sys, numpy as np
-    from keras_resnet import train
+    from keras_resnet.training import train
     config = train.Config(changes={"blocks": (1, 1, 1), "width": 4, "stem_width": 4}, epochs=2, batch_size=16,
                           steps_per_epoch=3, strategy="multi_worker_mirrored", seed=int(sys.argv[2]),
                           output_dir=sys.argv[1], verbose=0)

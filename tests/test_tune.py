@@ -14,7 +14,7 @@ import keras
 import keras_tuner
 import pytest
 
-from keras_resnet import tune
+from keras_resnet.tuning import command as tune
 
 TOLERANCE = 0.15
 # The grid: 2 budgets x 2 depths = 4 trials.
@@ -52,7 +52,7 @@ def _status(trial_file):
 
 
 def _run(args, **kwargs):
-    return subprocess.Popen([sys.executable, "-m", "keras_resnet.tune", *args], env=ENV, start_new_session=True,
+    return subprocess.Popen([sys.executable, "-m", "keras_resnet.tuning.command", *args], env=ENV, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 

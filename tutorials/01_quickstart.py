@@ -27,7 +27,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import keras_resnet
-import keras_resnet.data
+import keras_resnet.training.data
 
 parser = argparse.ArgumentParser(description="Quickstart: keras_resnet with model.fit")
 parser.add_argument("--epochs", type=int, default=30)
@@ -49,7 +49,7 @@ by the training set's per-channel mean and standard deviation.
 """
 
 with mock():
-    cifar = keras_resnet.data.load("cifar10", batch_size=128)
+    cifar = keras_resnet.training.data.load("cifar10", batch_size=128)
 print(cifar.description)
 
 # A smoke run shrinks the network to one block per stage and width 4 (`Spec` fields).

@@ -32,8 +32,8 @@ import contextlib
 import tensorflow_datasets as tfds
 
 import keras_resnet
-import keras_resnet.data
-from keras_resnet import recipes
+import keras_resnet.training.data
+from keras_resnet.training import recipes
 
 parser = argparse.ArgumentParser(description="He 2015 CIFAR-10 ResNets")
 parser.add_argument("--depths", type=int, nargs="+", default=[20, 56, 110])
@@ -53,7 +53,7 @@ He et al. pick the schedule on a 45k/5k split of the 50k training images: keep t
 """
 
 with mock():
-    data = keras_resnet.data.load("cifar10", batch_size=128, validation_split=0.1, seed=0,
+    data = keras_resnet.training.data.load("cifar10", batch_size=128, validation_split=0.1, seed=0,
                                   pad_mode=recipes.get("he2015").pad_mode)
 
 """

@@ -29,8 +29,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import tensorflow_datasets as tfds  # noqa: E402
 
 import keras_resnet  # noqa: E402
-import keras_resnet.data  # noqa: E402
-from keras_resnet import recipes  # noqa: E402
+import keras_resnet.training.data  # noqa: E402
+from keras_resnet.training import recipes  # noqa: E402
 
 parser = argparse.ArgumentParser(description="He 2015 Fig. 6: plain vs residual networks")
 parser.add_argument("--epochs", type=int, default=182)
@@ -44,7 +44,7 @@ def mock():  # tensorflow-datasets' random examples in place of the download
 
 recipe = recipes.get("he2015")
 with mock():
-    data = keras_resnet.data.load("cifar10", recipe.batch_size, seed=0, pad_mode=recipe.pad_mode)
+    data = keras_resnet.training.data.load("cifar10", recipe.batch_size, seed=0, pad_mode=recipe.pad_mode)
 
 """
 ## Four networks, one recipe

@@ -36,8 +36,8 @@ import contextlib
 import tensorflow_datasets as tfds
 
 import keras_resnet
-import keras_resnet.data
-from keras_resnet import recipes
+import keras_resnet.training.data
+from keras_resnet.training import recipes
 
 PAPER = {"ResNet110": dict(zip("abcde", (6.61, 8.17, 7.84, 6.71, 6.37))),
          "PreActResNet164": dict(zip("abcde", (5.93, 6.50, 6.14, 5.91, 5.46)))}
@@ -55,7 +55,7 @@ def mock():  # tensorflow-datasets' random examples in place of the download
 # He 2016 trains every CIFAR network with He 2015's recipe and a 400-iteration warm-up.
 recipe = recipes.get("he2016")
 with mock():
-    data = keras_resnet.data.load("cifar10", recipe.batch_size, seed=0, pad_mode=recipe.pad_mode)
+    data = keras_resnet.training.data.load("cifar10", recipe.batch_size, seed=0, pad_mode=recipe.pad_mode)
 
 """
 ## One network, five units

@@ -29,8 +29,8 @@ import contextlib
 import tensorflow_datasets as tfds
 
 import keras_resnet
-import keras_resnet.data
-from keras_resnet import recipes
+import keras_resnet.training.data
+from keras_resnet.training import recipes
 
 parser = argparse.ArgumentParser(description="WRN-28-10 and ResNeXt-29 on CIFAR")
 parser.add_argument("--dataset", default="cifar10", choices=["cifar10", "cifar100"])
@@ -59,7 +59,7 @@ for name, (recipe_name, network) in runs.items():
     recipe = recipes.get(recipe_name)
     epochs = 1 if args.smoke else args.epochs or recipe.epochs
     with mock():
-        data = keras_resnet.data.load(args.dataset, recipe.batch_size, seed=0, pad_mode=recipe.pad_mode)
+        data = keras_resnet.training.data.load(args.dataset, recipe.batch_size, seed=0, pad_mode=recipe.pad_mode)
     # The WRN recipe adds its dropout (0.3) to the network: `recipe.model_changes`.
     model = keras_resnet.build(network, input_shape=data.input_shape, classes=data.num_classes,
                                **recipe.model_changes)

@@ -47,8 +47,8 @@ import warnings
 import keras
 import keras_tuner
 
-from keras_resnet import recipes
-from keras_resnet.files import atomic_write, write_json
+from keras_resnet.training import recipes
+from keras_resnet.training.run_folder import atomic_write, write_json
 from keras_resnet.models import build, complexity
 from keras_resnet.spec import preact_resnet, wide_resnet
 
@@ -772,7 +772,7 @@ def launch(argv, workers, ip="127.0.0.1", port=None, timeout=None):
     port = port or _free_port(ip)  # the chief warns that it listens without authentication
     # A terminated launcher must still stop its tuners (the `finally` below).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    command = [sys.executable, "-m", "keras_resnet.tune", *argv]
+    command = [sys.executable, "-m", "keras_resnet.tuning.command", *argv]
     env = {**os.environ, "KERASTUNER_ORACLE_IP": ip, "KERASTUNER_ORACLE_PORT": str(port)}
     processes = []
     try:
@@ -899,7 +899,7 @@ def main(argv=None):
         _check(args)
         if args.workers:
             return launch(_without_workers(argv), args.workers, args.oracle_ip, timeout=args.timeout)
-        from keras_resnet import data as data_module
+        from keras_resnet.training import data as data_module
 
         recipe = recipes.get(args.recipe)
         data = data_module.load(args.dataset, args.batch_size, seed=args.seed, pad_mode=recipe.pad_mode)

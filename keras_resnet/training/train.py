@@ -37,9 +37,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
-from keras_resnet import data as data_lib  # noqa: E402
-from keras_resnet import recipes as recipes_lib  # noqa: E402
-from keras_resnet.files import atomic_write, write_json  # noqa: E402
+from keras_resnet.training import data as data_lib  # noqa: E402
+from keras_resnet.training import recipes as recipes_lib  # noqa: E402
+from keras_resnet.training.run_folder import atomic_write, write_json  # noqa: E402
 from keras_resnet.models import build  # noqa: E402
 from keras_resnet.spec import Spec, get_spec  # noqa: E402
 

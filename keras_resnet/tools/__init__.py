@@ -1,0 +1,1 @@
+"""Command-line tools around the library: the throughput benchmark, checkpoint conversion."""

@@ -1,0 +1,1 @@
+"""Training residual networks: data pipelines, the papers' recipes, the training command."""

@@ -1,0 +1,1 @@
+"""Width against depth at fixed parameter budgets: a keras-tuner study."""
