@@ -33,7 +33,9 @@ setup(
         "torch": ["torch>=1.13"],
     },
     entry_points={"console_scripts": ["keras-resnet-train = keras_resnet.training.train:main",
-                                      "keras-resnet-tune = keras_resnet.tuning.command:main"]},
+                                      "keras-resnet-tune = keras_resnet.tuning.command:main",
+                                      "keras-resnet-benchmark = keras_resnet.tools.benchmark:main",
+                                      "keras-resnet-convert = keras_resnet.tools.convert:main"]},
     license="Apache-2.0",
     classifiers=[
         "Programming Language :: Python :: 3",

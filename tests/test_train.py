@@ -21,7 +21,7 @@ TINY = ["--model", "ResNet20", "--set", "blocks=(1,1,1)", "--set", "width=4", "-
 
 
 def command(*args):
-    return [sys.executable, "-m", "keras_resnet.training.train", *TINY, "--verbose", "2", *args]
+    return [sys.executable, "-m", "keras_resnet.training", *TINY, "--verbose", "2", *args]
 
 
 def test_a_run_writes_everything(tmp_path):

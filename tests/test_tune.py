@@ -52,7 +52,7 @@ def _status(trial_file):
 
 
 def _run(args, **kwargs):
-    return subprocess.Popen([sys.executable, "-m", "keras_resnet.tuning.command", *args], env=ENV, start_new_session=True,
+    return subprocess.Popen([sys.executable, "-m", "keras_resnet.tuning", *args], env=ENV, start_new_session=True,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
 
 

@@ -772,7 +772,7 @@ def launch(argv, workers, ip="127.0.0.1", port=None, timeout=None):
     port = port or _free_port(ip)  # the chief warns that it listens without authentication
     # A terminated launcher must still stop its tuners (the `finally` below).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
-    command = [sys.executable, "-m", "keras_resnet.tuning.command", *argv]
+    command = [sys.executable, "-m", "keras_resnet.tuning", *argv]
     env = {**os.environ, "KERASTUNER_ORACLE_IP": ip, "KERASTUNER_ORACLE_PORT": str(port)}
     processes = []
     try:
