@@ -11,6 +11,7 @@ width-against-depth study) and `keras_resnet.tools` (benchmark, checkpoint conve
 
 import importlib
 
+from keras_resnet import weights  # noqa: F401 - keras_resnet.weights.from_torchvision, .unfreeze
 from keras_resnet.layers import ZeroPadChannels
 from keras_resnet.models import BUILDERS, Complexity, WideResNet, build, complexity, decode_predictions, preprocess_input
 from keras_resnet.spec import SPECS, UNITS, Spec, cifar_resnet, get_spec, preact_resnet, resnext29, wide_resnet

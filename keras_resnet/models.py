@@ -11,15 +11,12 @@ import contextlib
 import dataclasses
 import functools
 import math
-import os
-import re
 import sys
 
-import h5py
 import keras
 from keras.applications import imagenet_utils
 
-from keras_resnet import weights as pretrained
+from keras_resnet import pretrained
 from keras_resnet.layers import BatchNormalization, Conv2D, ZeroPadChannels
 from keras_resnet.spec import SPECS, UNITS, Spec, get_spec, wide_resnet
 
@@ -331,58 +328,6 @@ def complexity(model, input_shape=None, classes=None, include_top=True, pooling=
     return counter.result
 
 
-def _load_weights(model, weights):
-    if not isinstance(weights, (str, os.PathLike)) or not os.path.exists(weights):
-        raise ValueError(f"`weights` must be None, 'imagenet' or the path of an existing weights file; "
-                         f"received weights={weights!r}")
-    # Checked before loading: Keras fills a model from a file with fewer layers with
-    # only a warning, and reports a shape mismatch by dumping the tensor's values.
-    mismatch = _first_mismatch(model, weights)
-    if mismatch:
-        raise ValueError(f"The weights file {os.fspath(weights)!r} does not fit model {model.name!r}: {mismatch}")
-    model.load_weights(weights)
-
-
-def _snake_case(name):  # as Keras names a layer's group in a `.weights.h5` file
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
-
-
-def _first_mismatch(model, path):
-    """Describes the first layer whose weights in `path` differ in number or shape.
-
-    Keras 3 `.weights.h5` files store layers as `layers/{class}_{n}` in the order of
-    `model.layers`; legacy HDF5 files (keras.applications' downloads) store the
-    layers that have weights, matched in order.
-    """
-    if not h5py.is_hdf5(path):
-        return None  # not HDF5 (e.g. a .keras zip): Keras itself checks it
-    with h5py.File(path, "r") as f:
-        if "layers" in f:
-            seen, stored = {}, []
-            for layer in model.layers:
-                key = _snake_case(type(layer).__name__)
-                n = seen[key] = seen.get(key, -1) + 1
-                group = f["layers"].get(key if n == 0 else f"{key}_{n}")
-                vars_ = group["vars"] if group is not None and "vars" in group else {}
-                stored.append([vars_[k].shape for k in sorted(vars_, key=int)])
-            layers = model.layers
-            extra = sum(1 for g in f["layers"].values() if len(g.get("vars", {}))) - sum(1 for s in stored if s)
-            if extra > 0:
-                return f"the file has weights for {extra} more layers than the model"
-        else:
-            g = f["model_weights"] if "model_weights" in f else f
-            names = [n.decode() if isinstance(n, bytes) else n for n in g.attrs.get("layer_names", [])]
-            stored = [[g[n][w].shape for w in g[n].attrs["weight_names"]] for n in names if len(g[n].attrs.get("weight_names", []))]
-            layers = [layer for layer in model.layers if layer.weights]
-            if len(stored) != len(layers):
-                return f"the file has weights for {len(stored)} layers, the model has {len(layers)} layers with weights"
-        for layer, found in zip(layers, stored):
-            expected = [tuple(w.shape) for w in layer.weights]
-            if expected != [tuple(s) for s in found]:
-                return f"layer {layer.name!r} expects weights of shapes {expected}, the file has {[tuple(s) for s in found]}"
-    return None
-
 
 @contextlib.contextmanager
 def _recursion_limit(limit):
@@ -449,7 +394,7 @@ def build(model, include_top=True, weights=None, input_tensor=None, input_shape=
     with _recursion_limit(1000 + 30 * sum(spec.blocks)):
         result = keras.Model(source, outputs, name=name)
     if weights is not None:
-        _load_weights(result, weights)
+        pretrained.load_weights(result, weights)
     return result
 
 

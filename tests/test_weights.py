@@ -13,7 +13,7 @@ from keras.src.backend import config as keras_config
 from keras.src.legacy.saving import legacy_h5_format
 
 import keras_resnet
-from keras_resnet import weights
+from keras_resnet import pretrained, weights
 from keras_resnet.layers import with_stock_layers
 
 TINY = keras_resnet.Spec((1, 1), "basic", width=4, stem="cifar", stem_width=4)
@@ -28,7 +28,7 @@ def cache(tmp_path, monkeypatch):
     """An empty Keras cache ($KERAS_HOME) and no network: downloads come from
     `tmp_path / "origin"` through file:// URLs."""
     monkeypatch.setattr(keras_config, "_KERAS_DIR", str(tmp_path / "keras"))  # what $KERAS_HOME sets
-    monkeypatch.setattr(weights, "KERAS_WEIGHTS_URL", (tmp_path / "origin").as_uri() + "/")
+    monkeypatch.setattr(pretrained, "KERAS_WEIGHTS_URL", (tmp_path / "origin").as_uri() + "/")
     (tmp_path / "origin").mkdir()
     (tmp_path / "keras").mkdir()  # get_file falls back to /tmp/.keras when the folder is missing
     return tmp_path
@@ -54,7 +54,7 @@ def assert_loaded(ours, reference, x):
 
 
 def test_urls_and_hashes_are_keras_applications():
-    assert weights.KERAS_WEIGHTS_URL == keras_app_resnet.BASE_WEIGHTS_PATH
+    assert pretrained.KERAS_WEIGHTS_URL == keras_app_resnet.BASE_WEIGHTS_PATH
     assert {k.lower(): v for k, v in weights.KERAS_WEIGHTS.items()} == {
         k: v for k, v in keras_app_resnet.WEIGHTS_HASHES.items() if not k.startswith("resnext")}
     assert weights.keras_weights_file("ResNet152V2", include_top=False) == \
