@@ -194,32 +194,61 @@ class Spec:
 # Parametric families -------------------------------------------------------
 
 
-def _depth(family, depth, per_block, offset, minimum=1):
-    n, rest = divmod(depth - offset, per_block) if isinstance(depth, int) else (0, 1)
-    if isinstance(depth, bool) or rest or n < minimum:
-        examples = ", ".join(str(per_block * k + offset) for k in range(minimum, minimum + 5))
-        raise ValueError(
-            f"{family} depth must be {per_block}n+{offset} with n >= {minimum} ({examples}, ...); received depth={depth!r}"
-        )
-    return n
+@dataclasses.dataclass(frozen=True)
+class DepthRule:
+    """A family's depth rule: depth = `per_block` * n + `offset` with n >= 1 blocks
+    per stage, counted as the papers count layers.
+
+    Attributes:
+        name: the family's name in messages and reports.
+        per_block, offset: the rule.
+        block: the family's block kind, `"basic"` or `"bottleneck"`.
+    """
+
+    name: str
+    per_block: int
+    offset: int
+    block: str
+
+    def matches(self, depth):
+        return (isinstance(depth, int) and not isinstance(depth, bool) and depth > self.offset
+                and (depth - self.offset) % self.per_block == 0)
+
+    def examples(self):
+        return ", ".join(str(self.per_block * n + self.offset) for n in range(1, 6))
+
+    def blocks(self, depth):
+        """n, the blocks per stage of the family's `depth`-layer network."""
+        if not self.matches(depth):
+            raise ValueError(f"{self.name} depth must be {self} with n >= 1 ({self.examples()}, ...); "
+                             f"received depth={depth!r}")
+        return (depth - self.offset) // self.per_block
+
+    def __str__(self):
+        return f"{self.per_block}n+{self.offset}"
+
+
+CIFAR_RESNET = DepthRule("CIFAR ResNet", 6, 2, "basic")
+PREACT_RESNET = DepthRule("Pre-activation ResNet", 9, 2, "bottleneck")
+WRN = DepthRule("WRN", 6, 4, "basic")
 
 
 def cifar_resnet(depth, shortcut="A", unit="a"):
     """He 2015 CIFAR ResNet-`depth` (6n+2): 3 stages of n basic blocks, widths 16/32/64."""
-    n = _depth("CIFAR ResNet", depth, 6, 2)
+    n = CIFAR_RESNET.blocks(depth)
     return Spec((n,) * 3, "basic", width=16, stem="cifar", stem_width=16, unit=unit, shortcut=shortcut, layout="torchvision")
 
 
 def preact_resnet(depth, unit="e"):
     """He 2016 pre-activation bottleneck ResNet-`depth` (9n+2): outputs 64/128/256."""
-    n = _depth("Pre-activation ResNet", depth, 9, 2)
+    n = PREACT_RESNET.blocks(depth)
     return Spec((n,) * 3, "bottleneck", width=16, stem="cifar", stem_width=16, unit=unit, layout="torchvision")
 
 
 def wide_resnet(depth, width, dropout=0.0):
     """Zagoruyko & Komodakis WRN-`depth`-`width` (6n+4): pre-activation basic blocks,
     widths 16k/32k/64k; `width` (k) may be fractional."""
-    n = _depth("WRN", depth, 6, 4)
+    n = WRN.blocks(depth)
     _positive("width", width, (int, float))
     return Spec((n,) * 3, "basic", width=16, widen=width, stem="cifar", stem_width=16, unit="e",
                 dropout=dropout, layout="torchvision")

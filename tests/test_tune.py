@@ -110,7 +110,7 @@ def test_parse_count_rejects(text):
 
 def test_depth_rules():
     assert tune.family(40).name == "WRN" and tune.family(1001).block == "bottleneck"
-    with pytest.raises(ValueError, match=r"6n\+4 for WRN .*9n\+2 for pre-activation ResNet.*received depth=30"):
+    with pytest.raises(ValueError, match=r"6n\+4 for WRN .*9n\+2 for Pre-activation ResNet.*received depth=30"):
         tune.family(30)
 
 

@@ -50,63 +50,37 @@ import keras_tuner
 from keras_resnet.training import recipes
 from keras_resnet.training.run_folder import atomic_write, write_json
 from keras_resnet.models import build, complexity
-from keras_resnet.spec import preact_resnet, wide_resnet
+from keras_resnet.spec import PREACT_RESNET, WRN, preact_resnet, wide_resnet
 
 # Families and the width solver ----------------------------------------------
 
-
-@dataclasses.dataclass(frozen=True)
-class Family:
-    """A depth rule and the network it gives at a first-stage 3x3 width.
-
-    Attributes:
-        block: `"basic"` or `"bottleneck"`.
-        name: the family's name in reports.
-        per_block, offset: depth = per_block * n + offset, n blocks per stage.
-        make: `make(depth, channels, groups, dropout) -> Spec`; `channels` is the
-            first stage's width (16 in both papers' networks).
-        aligned: whether `channels` must be a multiple of the cardinality (a
-            basic block groups both convs; a bottleneck block's grouped 3x3 takes
-            the nearest multiple itself).
-    """
-
-    block: str
-    name: str
-    per_block: int
-    offset: int
-    make: callable
-    aligned: bool
-
-    def matches(self, depth):
-        return depth > self.offset and (depth - self.offset) % self.per_block == 0
-
-    def examples(self):
-        return ", ".join(str(self.per_block * n + self.offset) for n in range(1, 6))
-
-
-FAMILIES = (
-    # WRN-d-k: every width scales with k = channels / 16 (fractional k allowed).
-    Family("basic", "WRN", 6, 4,
-           lambda depth, c, groups, dropout: wide_resnet(depth, c / 16, dropout).replace(groups=groups), True),
-    # He 2016 pre-activation bottleneck ResNet: base width 16 (outputs 64/128/256)
-    # scales to `channels` (outputs 4x), as k does for WRN; with cardinality C the
-    # 3x3 has C groups of round(channels / C) (ResNeXt's C x d).
-    Family("bottleneck", "pre-activation ResNet", 9, 2,
-           lambda depth, c, groups, dropout: preact_resnet(depth).replace(
-               width=c, groups=groups, group_width=max(1, round(c / groups)), dropout=dropout), False),
-)
+# The study's two families, whose depth rules never share a depth (6n+4 is 1 mod 3,
+# 9n+2 is 2 mod 3): a depth names its family and block kind.
+FAMILIES = (WRN, PREACT_RESNET)
 BASE_WIDTH = 16  # the first stage's width at k = 1 in both families
 
 
 def family(depth):
-    """The `Family` whose depth rule `depth` follows; ValueError otherwise."""
-    if isinstance(depth, int) and not isinstance(depth, bool):
-        for f in FAMILIES:
-            if f.matches(depth):
-                return f
-    rules = "; ".join(f"{f.per_block}n+{f.offset} for {f.name} ({f.block} blocks: {f.examples()}, ...)"
-                      for f in FAMILIES)
+    """The `keras_resnet.spec.DepthRule` of `FAMILIES` that `depth` follows; ValueError otherwise."""
+    for f in FAMILIES:
+        if f.matches(depth):
+            return f
+    rules = "; ".join(f"{f} for {f.name} ({f.block} blocks: {f.examples()}, ...)" for f in FAMILIES)
     raise ValueError(f"A depth must be {rules}; received depth={depth!r}")
+
+
+def network(depth, channels, cardinality=1, dropout=0.0):
+    """The study's network of a depth at a first-stage width of `channels` (16 at k = 1).
+
+    WRN-d-k: every width scales with k = channels / 16 (fractional k allowed). He 2016's
+    pre-activation bottleneck ResNet: base width 16 (outputs 64/128/256) scales to
+    `channels` (outputs 4x), as k does for WRN; with cardinality C the 3x3 has C groups
+    of round(channels / C) (ResNeXt's C x d).
+    """
+    if family(depth) is WRN:
+        return wide_resnet(depth, channels / BASE_WIDTH, dropout).replace(groups=cardinality)
+    return preact_resnet(depth).replace(width=channels, groups=cardinality,
+                                        group_width=max(1, round(channels / cardinality)), dropout=dropout)
 
 
 class BudgetError(ValueError):
@@ -180,11 +154,12 @@ def plan(budget, depth, cardinality=1, dropout=0.0, *, input_shape=(32, 32, 3), 
     if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
         raise ValueError(f"A budget must be a positive integer number of parameters; received budget={budget!r}")
     fam = family(depth)
-
-    step = cardinality if fam.aligned else 1
+    # A basic block groups both of its convs, so its width must be a multiple of the
+    # cardinality; a bottleneck block's grouped 3x3 takes the nearest multiple itself.
+    step = cardinality if fam.block == "basic" else 1
 
     def at(multiple):
-        spec = fam.make(depth, multiple * step, cardinality, dropout)
+        spec = network(depth, multiple * step, cardinality, dropout)
         return spec, complexity(spec, input_shape=input_shape, classes=classes)
 
     lo, hi = 1, 1  # bracket: params(lo) < budget <= params(hi), in steps of whole channels
