@@ -1,4 +1,4 @@
-"""The width-against-depth study (keras_resnet.tune): solver, hypermodel, search,
+"""The width-against-depth study (keras_resnet.tuning): solver, hypermodel, search,
 outputs, distributed run and resume. Runs use budgets of 20k-40k parameters, one
 epoch of two batches of the offline digits, and no XLA compilation."""
 
@@ -14,7 +14,8 @@ import keras
 import keras_tuner
 import pytest
 
-from keras_resnet.tuning import command as tune
+from keras_resnet.tuning import command, hypermodel, report
+from keras_resnet.tuning.budget import family, parse_count, plan, plan_all
 
 TOLERANCE = 0.15
 # The grid: 2 budgets x 2 depths = 4 trials.
@@ -35,7 +36,7 @@ def _assert_complete(rows, grid):
     """Every (budget, depth) of the grid exactly once, every network within tolerance."""
     assert sorted((int(r["budget"]), int(r["depth"])) for r in rows) == grid
     for r in rows:
-        p = tune.plan(int(r["budget"]), int(r["depth"]), input_shape=(32, 32, 1), classes=10, tolerance=TOLERANCE)
+        p = plan(int(r["budget"]), int(r["depth"]), input_shape=(32, 32, 1), classes=10, tolerance=TOLERANCE)
         assert int(r["params"]) == p.params  # the built model has the analytic count
         assert abs(int(r["params"]) / int(r["budget"]) - 1) <= TOLERANCE
         assert float(r["width"]) == p.width and int(r["macs"]) == p.macs
@@ -69,18 +70,18 @@ def _stop(process):
 @pytest.mark.parametrize("budget, depth, k", [(563_930, 40, 1), (2_243_546, 40, 2), (8_949_210, 40, 4),
                                               (10_961_370, 16, 8), (36_479_194, 28, 10)])
 def test_solver_finds_the_papers_widths(budget, depth, k):
-    p = tune.plan(budget, depth, tolerance=0.01)
+    p = plan(budget, depth, tolerance=0.01)
     assert (p.width, p.params, p.block) == (k, budget, "basic")
 
 
 def test_solver_thin_end_is_preact_resnet():
-    p = tune.plan(1_703_258, 164, tolerance=0.01)  # He 2016's ResNet-164: k = 1
+    p = plan(1_703_258, 164, tolerance=0.01)  # He 2016's ResNet-164: k = 1
     assert (p.channels, p.params, p.block, p.spec.unit) == (16, 1_703_258, "bottleneck", "e")
 
 
 def test_every_planned_network_is_within_tolerance():
-    plans = tune.plan_all([2_200_000, 8_900_000], [10, 16, 22, 28, 40, 164], [1, 2, 4], [0.0], tolerance=0.1)
-    plans.update(tune.plan_all([600_000], [10, 16, 22, 28, 40, 164], tolerance=0.1))
+    plans = plan_all([2_200_000, 8_900_000], [10, 16, 22, 28, 40, 164], [1, 2, 4], [0.0], tolerance=0.1)
+    plans.update(plan_all([600_000], [10, 16, 22, 28, 40, 164], tolerance=0.1))
     assert len(plans) == 2 * 6 * 3 + 6
     for (budget, depth, cardinality, _), p in plans.items():
         assert abs(p.params / budget - 1) <= 0.1
@@ -92,33 +93,33 @@ def test_every_planned_network_is_within_tolerance():
 
 def test_budget_no_depth_can_meet_is_an_error():
     with pytest.raises(ValueError, match=r"No depth in \[10, 16\] can meet the budget 100"):
-        tune.plan_all([100], [10, 16])
+        plan_all([100], [10, 16])
     with pytest.raises(ValueError, match=r"met by depths \[10\] but not by \[1001\]"):
-        tune.plan_all([600_000], [10, 1001])
+        plan_all([600_000], [10, 1001])
 
 
 @pytest.mark.parametrize("text, value", [("0.6M", 600_000), ("36k", 36_000), ("1200", 1200), ("1.5G", 1_500_000_000)])
 def test_parse_count(text, value):
-    assert tune.parse_count(text) == value
+    assert parse_count(text) == value
 
 
 @pytest.mark.parametrize("text", ["", "abc", "1.2T", "-5k", "0"])
 def test_parse_count_rejects(text):
     with pytest.raises(ValueError, match="parameter count"):
-        tune.parse_count(text)
+        parse_count(text)
 
 
 def test_depth_rules():
-    assert tune.family(40).name == "WRN" and tune.family(1001).block == "bottleneck"
+    assert family(40).name == "WRN" and family(1001).block == "bottleneck"
     with pytest.raises(ValueError, match=r"6n\+4 for WRN .*9n\+2 for Pre-activation ResNet.*received depth=30"):
-        tune.family(30)
+        family(30)
 
 
 # The hypermodel ----------------------------------------------------------------------
 
 
 def test_hypermodel_space_defaults_and_build():
-    hm = tune.BudgetHyperModel([20_000, 40_000], [10, 11], [1, 2], [0.0, 0.3], input_shape=(16, 16, 3), classes=5,
+    hm = hypermodel.BudgetHyperModel([20_000, 40_000], [10, 11], [1, 2], [0.0, 0.3], input_shape=(16, 16, 3), classes=5,
                                steps_per_epoch=10, epochs=2, tolerance=0.25)
     hp = keras_tuner.HyperParameters()
     model = hm.build(hp)
@@ -141,11 +142,11 @@ def test_hypermodel_space_defaults_and_build():
 
 def test_hypermodel_rejects_bad_options():
     with pytest.raises(ValueError, match="without repeats"):
-        tune.BudgetHyperModel([20_000, 20_000], [10], steps_per_epoch=1, epochs=1)
+        hypermodel.BudgetHyperModel([20_000, 20_000], [10], steps_per_epoch=1, epochs=1)
     with pytest.raises(ValueError, match="tolerance"):
-        tune.BudgetHyperModel([20_000], [10], steps_per_epoch=1, epochs=1, tolerance=2)
+        hypermodel.BudgetHyperModel([20_000], [10], steps_per_epoch=1, epochs=1, tolerance=2)
     with pytest.raises(ValueError, match="tuner"):
-        tune.make_tuner("annealing", None, "unused")
+        hypermodel.make_tuner("annealing", None, "unused")
 
 
 # The report's logic on known numbers --------------------------------------------------
@@ -159,13 +160,13 @@ def _row(budget, depth, acc, sec, train_acc, k=1.0):
 def test_conclusions_echo_a_wrn_like_result():
     rows = [_row(1e6, 16, 0.95, 1.0, 0.99, 2), _row(1e6, 40, 0.94, 2.5, 0.99, 1),
             _row(4e6, 16, 0.96, 3.0, 1.0, 4), _row(4e6, 40, 0.955, 7.0, 1.0, 2)]
-    verdicts = {claim.split()[0]: (verdict, notes) for claim, _, verdict, notes in tune.conclusions(rows)}
+    verdicts = {claim.split()[0]: (verdict, notes) for claim, _, verdict, notes in report.conclusions(rows)}
     assert verdicts["Widening"][0] == "yes" and verdicts["At"][0] == "yes" and verdicts["Wide,"][0] == "yes"
     assert "1M: depth 16 (k=2) 95.00% vs depth 40 (k=1) 94.00%" in verdicts["At"][1]
     assert "(2.50x)" in verdicts["Wide,"][1][0]
     rows[0]["test_accuracy"] = 0.90  # the shallow network loses at 1M
-    assert dict((c.split()[0], v) for c, _, v, _ in tune.conclusions(rows))["At"] == "partly (1 of 2)"
-    assert tune.conclusions(rows[:1])[1][2] == "not testable"
+    assert dict((c.split()[0], v) for c, _, v, _ in report.conclusions(rows))["At"] == "partly (1 of 2)"
+    assert report.conclusions(rows[:1])[1][2] == "not testable"
 
 
 # The command: end to end, errors, distributed, resume ---------------------------------
@@ -183,7 +184,7 @@ def test_conclusions_echo_a_wrn_like_result():
 def test_command_errors_before_training(tmp_path, capsys, args, message):
     out = tmp_path / "study"
     with pytest.raises(SystemExit) as e:
-        tune.main([*TINY, *args, "--output-dir", str(out)])
+        command.main([*TINY, *args, "--output-dir", str(out)])
     assert e.value.code == 2 and message in capsys.readouterr().err
     assert not out.exists()  # nothing trained, nothing written
 
@@ -240,9 +241,9 @@ def test_grid_search_end_to_end_resumes_after_a_kill(tmp_path):
     assert f"{100 * float(rows[0]['test_accuracy']):.2f}%" in report
 
     # The same study again: nothing to do, nothing lost.
-    assert tune.main([*TINY, "--output-dir", out]) == 0
+    assert command.main([*TINY, "--output-dir", out]) == 0
     assert _rows(out) == rows
     # A different study in the same folder is refused before any training.
     with pytest.raises(SystemExit):
-        tune.main([TINY[0], "20k", *TINY[2:], "--output-dir", out])
+        command.main([TINY[0], "20k", *TINY[2:], "--output-dir", out])
     assert _rows(out) == rows

@@ -15,3 +15,8 @@ def atomic_write(path, write):
 
 def write_json(path, obj):
     atomic_write(path, lambda f: json.dump(obj, f, indent=2, sort_keys=True))
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

@@ -1,0 +1,221 @@
+"""The keras-tuner side of the study: the hypermodel, the tuners, and the trials as result rows."""
+
+import itertools
+import math
+import os
+import socket
+import time
+
+import keras
+import keras_tuner
+
+from keras_resnet.models import build
+from keras_resnet.training import recipes
+from keras_resnet.training.run_folder import read_json, write_json
+from keras_resnet.tuning.budget import plan_all
+
+# The hypermodel ---------------------------------------------------------------
+
+
+class _EpochTimer(keras.callbacks.Callback):
+    """Wall-clock seconds of every training epoch."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+class BudgetHyperModel(keras_tuner.HyperModel):
+    """Residual networks of a given depth whose width is solved for a parameter budget.
+
+    Hyperparameters (all `Choice`): `budget`, `depth`, `cardinality`, `dropout`.
+    The network is `keras_resnet.build(plan(...).spec)`: the width is derived,
+    never searched. It trains under a `keras_resnet.recipes` recipe (Wide
+    ResNet's by default) laid out over the study's epochs. `fit` reports, as
+    metrics, the trial's realised `params`, `macs`, `budget_deviation`, `width`
+    (k), `epochs`, `seconds_per_epoch`, `train_seconds`, `accuracy`,
+    `val_accuracy` and, given `test_data`, `test_accuracy`.
+
+    Args:
+        budgets: parameter budgets (trainable parameters).
+        depths: depths of `FAMILIES` (6n+4 WRN and/or 9n+2 pre-activation ResNet).
+        cardinalities: ResNeXt cardinalities (groups per 3x3 conv) to try.
+        dropouts: dropout rates to try.
+        input_shape: image shape of the data.
+        classes: number of classes.
+        tolerance: largest allowed |params / budget - 1|.
+        recipe: a name in `keras_resnet.recipes.RECIPES` or a `Recipe`: optimizer,
+            schedule and weight decay (its dropout is not used: `dropouts` is).
+        steps_per_epoch, epochs: the length of a trial's training, over which
+            the recipe's learning-rate schedule is laid out.
+        jit_compile: as for `keras.Model.compile`.
+
+    Raises:
+        ValueError: before any training, if some combination cannot be met.
+
+    Example:
+        >>> data = keras_resnet.data.load("cifar10")
+        >>> hypermodel = BudgetHyperModel([600_000, 2_200_000], [16, 40], input_shape=data.input_shape,
+        ...                               classes=data.num_classes, steps_per_epoch=data.steps_per_epoch, epochs=10)
+        >>> tuner = make_tuner("grid", hypermodel, "runs/study")
+        >>> tuner.search(data.train, validation_data=data.validation, epochs=10, test_data=data.test)
+    """
+
+    def __init__(self, budgets, depths, cardinalities=(1,), dropouts=(0.0,), *, input_shape=(32, 32, 3),
+                 classes=10, steps_per_epoch, epochs, tolerance=0.1, recipe="wrn", jit_compile="auto",
+                 name="budget_resnet"):
+        super().__init__(name=name, tunable=True)
+        for what, values in (("budgets", budgets), ("depths", depths), ("cardinalities", cardinalities),
+                             ("dropouts", dropouts)):
+            if not values or len(set(values)) != len(values):
+                raise ValueError(f"`{what}` must be a non-empty list without repeats; received {what}={values!r}")
+        if not 0 < tolerance < 1:
+            raise ValueError(f"`tolerance` must be in (0, 1); received tolerance={tolerance!r}")
+        self.budgets, self.depths = [int(b) for b in budgets], list(depths)
+        self.cardinalities, self.dropouts = list(cardinalities), [float(p) for p in dropouts]
+        self.input_shape, self.classes = tuple(input_shape), classes
+        self.tolerance, self.recipe = tolerance, recipes.get(recipe)
+        self.steps_per_epoch, self.epochs, self.jit_compile = steps_per_epoch, epochs, jit_compile
+        self.plans = plan_all(self.budgets, self.depths, self.cardinalities, self.dropouts,
+                              input_shape=self.input_shape, classes=classes, tolerance=tolerance)
+
+    def plan(self, hp):
+        """The `Plan` of a trial's hyperparameters."""
+        key = (hp.Choice("budget", self.budgets), hp.Choice("depth", self.depths),
+               hp.Choice("cardinality", self.cardinalities), hp.Choice("dropout", self.dropouts))
+        return self.plans[key]
+
+    def build(self, hp):
+        p = self.plan(hp)
+        model = build(p.spec, input_shape=self.input_shape, classes=self.classes,
+                      name=f"{'WRN' if p.block == 'basic' else 'PreActResNet'}-{p.depth}-{p.width:g}")
+        return self.recipe.compile(model, self.steps_per_epoch, self.epochs, jit_compile=self.jit_compile)
+
+    def fit(self, hp, model, *args, test_data=None, epochs=1, callbacks=(), **kwargs):
+        p = self.plan(hp)
+        timer = _EpochTimer()
+        history = model.fit(*args, epochs=epochs, callbacks=[*callbacks, timer], **kwargs)
+        seconds = timer.seconds[1:] or timer.seconds  # the first epoch also traces the graph
+        metrics = {
+            "val_accuracy": history.history["val_accuracy"][-1],
+            "accuracy": history.history["accuracy"][-1],
+            "params": sum(math.prod(w.shape) for w in model.trainable_weights),
+            "macs": p.macs,
+            "width": p.width,
+            "seconds_per_epoch": sum(seconds) / len(seconds),
+            "train_seconds": sum(timer.seconds),
+            "epochs": epochs,  # the model's total (Hyperband continues earlier trials)
+        }
+        metrics["budget_deviation"] = metrics["params"] / p.budget - 1
+        if test_data is not None:
+            metrics["test_accuracy"] = model.evaluate(test_data, verbose=0, return_dict=True)["accuracy"]
+        return {k: float(v) for k, v in metrics.items()}
+
+
+# Tuners -----------------------------------------------------------------------
+
+OBJECTIVE = keras_tuner.Objective("val_accuracy", "max")
+TUNERS = ("grid", "random", "bayesian", "hyperband")
+
+
+class _GridOracle(keras_tuner.oracles.GridSearchOracle):
+    """keras-tuner's grid, walked from its saved state.
+
+    The stock oracle keeps its walk through the grid in memory only, so a
+    reloaded search fails (keras-tuner 1.4.8: a `KeyError` in `populate_space`
+    once the interrupted trial is retried; keras-team/keras-tuner#1055). This one takes
+    the first combination (in the order of the `Choice` values) that no trial
+    has started, which the oracle's saved `tried_so_far` knows, so a resumed
+    search runs exactly the combinations left.
+    """
+
+    def populate_space(self, trial_id):
+        space = self.get_space().space
+        for values in itertools.product(*(hp.values for hp in space)):
+            candidate = {hp.name: value for hp, value in zip(space, values)}
+            if not self._duplicate(candidate):
+                return {"status": keras_tuner.engine.trial.TrialStatus.RUNNING, "values": candidate}
+        return {"status": keras_tuner.engine.trial.TrialStatus.STOPPED, "values": None}
+
+
+class _Recording:
+    """Records which tuner (worker) ran each trial, next to keras-tuner's trial.json."""
+
+    def run_trial(self, trial, *args, **kwargs):
+        write_json(os.path.join(self.get_trial_dir(trial.trial_id), "worker.json"),
+                    {"tuner_id": self.tuner_id, "host": socket.gethostname()})
+        return super().run_trial(trial, *args, **kwargs)
+
+    def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
+        # keras-tuner imports tensorboard here even without a TensorBoard
+        # callback, and recent TensorFlow no longer installs it.
+        if any(type(c).__name__ == "TensorBoard" for c in callbacks):
+            super()._configure_tensorboard_dir(callbacks, trial, execution)
+
+
+def make_tuner(kind, hypermodel, directory, *, epochs=1, max_trials=None, executions_per_trial=1, seed=None):
+    """A keras-tuner tuner over `hypermodel`, saved under `directory/tuner`.
+
+    Args:
+        kind: `"grid"` (every combination, exactly once), `"random"`,
+            `"bayesian"` or `"hyperband"`.
+        hypermodel: a `BudgetHyperModel`.
+        directory: the study's output directory. An existing search there is
+            resumed, never overwritten.
+        epochs: training epochs per trial (Hyperband's `max_epochs`).
+        max_trials: trials of the random and Bayesian searches (and a cap on
+            the grid); default: the number of grid points.
+        executions_per_trial: trainings averaged per trial.
+        seed: random seed of the oracle.
+
+    Returns:
+        A `keras_tuner.Tuner`.
+    """
+    if kind not in TUNERS:
+        raise ValueError(f"`tuner` must be one of {list(TUNERS)}; received tuner={kind!r}")
+    max_trials = max_trials or len(hypermodel.plans)
+    common = dict(hypermodel=hypermodel, directory=directory, project_name="tuner", overwrite=False,
+                  executions_per_trial=executions_per_trial)
+    if kind == "grid":
+        base = keras_tuner.Tuner
+        common["oracle"] = _GridOracle(objective=OBJECTIVE, max_trials=max_trials, seed=seed)
+    elif kind == "hyperband":
+        base = keras_tuner.Hyperband
+        common.update(objective=OBJECTIVE, max_epochs=epochs, seed=seed)
+    else:
+        base = keras_tuner.RandomSearch if kind == "random" else keras_tuner.BayesianOptimization
+        common.update(objective=OBJECTIVE, max_trials=max_trials, seed=seed)
+    return type(f"Budget{base.__name__}", (_Recording, base), {})(**common)
+
+
+# Results ------------------------------------------------------------------------
+
+
+def collect(tuner, hypermodel):
+    """One row per completed trial (keys `COLUMNS`), ordered by budget, depth, trial."""
+    rows = []
+    for trial in tuner.oracle.trials.values():
+        if trial.status != "COMPLETED":
+            continue
+        hp = trial.hyperparameters
+        p = hypermodel.plans[hp["budget"], hp["depth"], hp["cardinality"], hp["dropout"]]
+        def metric(name, digits=5):
+            return round(float(trial.metrics.get_last_value(name)), digits)
+
+        worker_file = os.path.join(tuner.get_trial_dir(trial.trial_id), "worker.json")
+        worker = read_json(worker_file).get("tuner_id", "") if os.path.exists(worker_file) else ""
+        rows.append({
+            "trial_id": trial.trial_id, "worker": worker, "budget": p.budget, "block": p.block, "depth": p.depth,
+            "cardinality": p.cardinality, "dropout": p.dropout, "width": round(p.width, 4), "channels": p.channels,
+            "params": int(metric("params")), "budget_deviation": metric("budget_deviation"),
+            "macs": int(metric("macs")), "epochs": int(metric("epochs")),
+            "seconds_per_epoch": metric("seconds_per_epoch", 4), "train_seconds": metric("train_seconds", 3),
+            "train_accuracy": metric("accuracy"), "val_accuracy": metric("val_accuracy"),
+            "test_accuracy": metric("test_accuracy") if trial.metrics.exists("test_accuracy") else "",
+        })
+    return sorted(rows, key=lambda r: (r["budget"], r["depth"], r["trial_id"]))
