@@ -447,20 +447,20 @@ def _builder(key):
 BUILDERS = {key: _builder(key) for key in SPECS}
 
 
-def WideResNet(depth, width, dropout=0.0, include_top=True, weights=None, input_tensor=None, input_shape=None,
+def WideResNet(depth, widen, dropout=0.0, include_top=True, weights=None, input_tensor=None, input_shape=None,
                pooling=None, classes=10, classifier_activation="softmax", name=None, dtype=None, **changes):
-    """Instantiates WRN-`depth`-`width` (Zagoruyko & Komodakis 2016) for CIFAR-size inputs.
+    """Instantiates WRN-`depth`-`widen` (Zagoruyko & Komodakis 2016) for CIFAR-size inputs.
 
     Args:
         depth: 6n+4 (10, 16, 22, 28, 40, ...).
-        width: widening factor k (may be fractional).
+        widen: widening factor k (may be fractional).
         dropout: dropout rate between the two convs of each block (0.3 in the paper).
         (others): as in keras.applications; see `keras_resnet.build`.
 
     Example:
         >>> model = keras_resnet.WideResNet(28, 10, dropout=0.3, classes=100)
     """
-    return build(wide_resnet(depth, width, dropout), include_top=include_top, weights=weights,
+    return build(wide_resnet(depth, widen, dropout), include_top=include_top, weights=weights,
                  input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
-                 classifier_activation=classifier_activation, name=name or f"wrn{depth}_{width}", dtype=dtype,
+                 classifier_activation=classifier_activation, name=name or f"wrn{depth}_{widen}", dtype=dtype,
                  **changes)

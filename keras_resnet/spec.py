@@ -245,12 +245,12 @@ def preact_resnet(depth, unit="e"):
     return Spec((n,) * 3, "bottleneck", width=16, stem="cifar", stem_width=16, unit=unit, layout="torchvision")
 
 
-def wide_resnet(depth, width, dropout=0.0):
-    """Zagoruyko & Komodakis WRN-`depth`-`width` (6n+4): pre-activation basic blocks,
-    widths 16k/32k/64k; `width` (k) may be fractional."""
+def wide_resnet(depth, widen, dropout=0.0):
+    """Zagoruyko & Komodakis WRN-`depth`-`widen` (6n+4): pre-activation basic blocks,
+    widths 16k/32k/64k for the widening factor k = `widen`, which may be fractional."""
     n = WRN.blocks(depth)
-    _positive("width", width, (int, float))
-    return Spec((n,) * 3, "basic", width=16, widen=width, stem="cifar", stem_width=16, unit="e",
+    _positive("widen", widen, (int, float))
+    return Spec((n,) * 3, "basic", width=16, widen=widen, stem="cifar", stem_width=16, unit="e",
                 dropout=dropout, layout="torchvision")
 
 

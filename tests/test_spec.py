@@ -78,9 +78,9 @@ def test_cifar_counts(name):
     assert kr.complexity(name).trainable_params == CIFAR[name]
 
 
-@pytest.mark.parametrize("depth,width", WRN)
-def test_wide_resnet_counts(depth, width):
-    assert kr.complexity(kr.wide_resnet(depth, width)).trainable_params == WRN[depth, width]
+@pytest.mark.parametrize("depth,widen", WRN)
+def test_wide_resnet_counts(depth, widen):
+    assert kr.complexity(kr.wide_resnet(depth, widen)).trainable_params == WRN[depth, widen]
 
 
 def test_wide_resnet_rule_of_thumb():
@@ -148,8 +148,8 @@ def test_invalid_spec_fields(fields, message):
         kr.Spec(**{"blocks": (1, 1), **fields})
 
 
-def test_wide_resnet_width_must_be_positive():
-    with pytest.raises(ValueError, match=r"`width` must be a positive number; received width=0"):
+def test_wide_resnet_widen_must_be_positive():
+    with pytest.raises(ValueError, match=r"`widen` must be a positive number; received widen=0"):
         kr.wide_resnet(16, 0)
     with pytest.raises(ValueError, match=r"received cardinality=0"):
         kr.resnext29(0, 64)

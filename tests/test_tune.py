@@ -39,7 +39,7 @@ def _assert_complete(rows, grid):
         p = plan(int(r["budget"]), int(r["depth"]), input_shape=(32, 32, 1), classes=10, tolerance=TOLERANCE)
         assert int(r["params"]) == p.params  # the built model has the analytic count
         assert abs(int(r["params"]) / int(r["budget"]) - 1) <= TOLERANCE
-        assert float(r["width"]) == p.width and int(r["macs"]) == p.macs
+        assert float(r["widen"]) == p.widen and int(r["macs"]) == p.macs
         assert 0 <= float(r["test_accuracy"]) <= 1 and float(r["seconds_per_epoch"]) > 0
 
 
@@ -71,7 +71,7 @@ def _stop(process):
                                               (10_961_370, 16, 8), (36_479_194, 28, 10)])
 def test_solver_finds_the_papers_widths(budget, depth, k):
     p = plan(budget, depth, tolerance=0.01)
-    assert (p.width, p.params, p.block) == (k, budget, "basic")
+    assert (p.widen, p.params, p.block) == (k, budget, "basic")
 
 
 def test_solver_thin_end_is_preact_resnet():
@@ -87,8 +87,8 @@ def test_every_planned_network_is_within_tolerance():
         assert abs(p.params / budget - 1) <= 0.1
         assert p.spec.groups == cardinality and p.spec.inner_width % cardinality == 0
     # Fractional widening factors, monotone in depth at a fixed budget.
-    widths = [plans[2_200_000, d, 1, 0.0].width for d in (10, 16, 22, 28, 40)]
-    assert widths == sorted(widths, reverse=True) and any(w != int(w) for w in widths)
+    widens = [plans[2_200_000, d, 1, 0.0].widen for d in (10, 16, 22, 28, 40)]
+    assert widens == sorted(widens, reverse=True) and any(k != int(k) for k in widens)
 
 
 def test_budget_no_depth_can_meet_is_an_error():
@@ -153,7 +153,7 @@ def test_hypermodel_rejects_bad_options():
 
 
 def _row(budget, depth, acc, sec, train_acc, k=1.0):
-    return {"budget": budget, "depth": depth, "width": k, "test_accuracy": acc, "val_accuracy": acc,
+    return {"budget": budget, "depth": depth, "widen": k, "test_accuracy": acc, "val_accuracy": acc,
             "seconds_per_epoch": sec, "train_accuracy": train_acc}
 
 

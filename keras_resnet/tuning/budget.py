@@ -77,7 +77,7 @@ class Plan:
         return family(self.depth).block
 
     @property
-    def width(self):
+    def widen(self):
         """The widening factor k (WRN's; 1 is the paper's thin network)."""
         return self.channels / BASE_WIDTH
 
@@ -134,7 +134,7 @@ def plan(budget, depth, cardinality=1, dropout=0.0, *, input_shape=(32, 32, 3), 
     if abs(result.deviation) > tolerance:
         raise BudgetError(
             f"{fam.name}-{depth} (cardinality {cardinality}) cannot meet a budget of {budget:,} parameters within "
-            f"{tolerance:.0%}: the nearest whole-channel width ({result.channels} channels, k={result.width:g}) has "
+            f"{tolerance:.0%}: the nearest whole-channel width ({result.channels} channels, k={result.widen:g}) has "
             f"{result.params:,} ({result.deviation:+.1%})."
         )
     return result

@@ -37,7 +37,7 @@ class BudgetHyperModel(keras_tuner.HyperModel):
     The network is `keras_resnet.build(plan(...).spec)`: the width is derived,
     never searched. It trains under a `keras_resnet.recipes` recipe (Wide
     ResNet's by default) laid out over the study's epochs. `fit` reports, as
-    metrics, the trial's realised `params`, `macs`, `budget_deviation`, `width`
+    metrics, the trial's realised `params`, `macs`, `budget_deviation`, `widen`
     (k), `epochs`, `seconds_per_epoch`, `train_seconds`, `accuracy`,
     `val_accuracy` and, given `test_data`, `test_accuracy`.
 
@@ -93,7 +93,7 @@ class BudgetHyperModel(keras_tuner.HyperModel):
     def build(self, hp):
         p = self.plan(hp)
         model = build(p.spec, input_shape=self.input_shape, classes=self.classes,
-                      name=f"{'WRN' if p.block == 'basic' else 'PreActResNet'}-{p.depth}-{p.width:g}")
+                      name=f"{'WRN' if p.block == 'basic' else 'PreActResNet'}-{p.depth}-{p.widen:g}")
         return self.recipe.compile(model, self.steps_per_epoch, self.epochs, jit_compile=self.jit_compile)
 
     def fit(self, hp, model, *args, test_data=None, epochs=1, callbacks=(), **kwargs):
@@ -106,7 +106,7 @@ class BudgetHyperModel(keras_tuner.HyperModel):
             "accuracy": history.history["accuracy"][-1],
             "params": sum(math.prod(w.shape) for w in model.trainable_weights),
             "macs": p.macs,
-            "width": p.width,
+            "widen": p.widen,
             "seconds_per_epoch": sum(seconds) / len(seconds),
             "train_seconds": sum(timer.seconds),
             "epochs": epochs,  # the model's total (Hyperband continues earlier trials)
@@ -211,7 +211,7 @@ def collect(tuner, hypermodel):
         worker = read_json(worker_file).get("tuner_id", "") if os.path.exists(worker_file) else ""
         rows.append({
             "trial_id": trial.trial_id, "worker": worker, "budget": p.budget, "block": p.block, "depth": p.depth,
-            "cardinality": p.cardinality, "dropout": p.dropout, "width": round(p.width, 4), "channels": p.channels,
+            "cardinality": p.cardinality, "dropout": p.dropout, "widen": round(p.widen, 4), "channels": p.channels,
             "params": int(metric("params")), "budget_deviation": metric("budget_deviation"),
             "macs": int(metric("macs")), "epochs": int(metric("epochs")),
             "seconds_per_epoch": metric("seconds_per_epoch", 4), "train_seconds": metric("train_seconds", 3),

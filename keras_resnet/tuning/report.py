@@ -8,7 +8,7 @@ import os
 from keras_resnet.training.run_folder import atomic_write
 from keras_resnet.tuning.budget import format_count
 
-COLUMNS = ("trial_id", "worker", "budget", "block", "depth", "cardinality", "dropout", "width", "channels",
+COLUMNS = ("trial_id", "worker", "budget", "block", "depth", "cardinality", "dropout", "widen", "channels",
            "params", "budget_deviation", "macs", "epochs", "seconds_per_epoch", "train_seconds", "train_accuracy",
            "val_accuracy", "test_accuracy")
 
@@ -28,7 +28,7 @@ def _accuracy(row):
 
 
 def _cells(rows):
-    """Mean accuracy, seconds per epoch, train-test gap and width per (budget, depth),
+    """Mean accuracy, seconds per epoch, train-test gap and widening factor per (budget, depth),
     of the longest-trained runs (Hyperband also trains networks briefly)."""
     groups = {}
     for r in rows:
@@ -37,7 +37,7 @@ def _cells(rows):
               for key, rs in groups.items()}
     mean = lambda rs, f: sum(f(r) for r in rs) / len(rs)  # noqa: E731
     return {key: {"acc": mean(rs, _accuracy), "sec": mean(rs, lambda r: r["seconds_per_epoch"]),
-                  "gap": mean(rs, lambda r: r["train_accuracy"] - _accuracy(r)), "k": mean(rs, lambda r: r["width"]),
+                  "gap": mean(rs, lambda r: r["train_accuracy"] - _accuracy(r)), "k": mean(rs, lambda r: r["widen"]),
                   "n": len(rs)}
             for key, rs in groups.items()}
 
@@ -164,7 +164,7 @@ def report(rows, study):
     ]
     for r in rows:
         test = f"{100 * r['test_accuracy']:.2f}%" if r["test_accuracy"] != "" else "-"
-        lines.append(f"| {format_count(r['budget'])} | {r['block']} | {r['depth']} | {r['width']:.3g} | "
+        lines.append(f"| {format_count(r['budget'])} | {r['block']} | {r['depth']} | {r['widen']:.3g} | "
                      f"{r['params']:,} ({100 * r['budget_deviation']:+.1f}%) | {format_count(r['macs'])} | "
                      f"{r['epochs']} | "
                      f"{r['seconds_per_epoch']:.3g} | {100 * r['val_accuracy']:.2f}% | {test} |")
@@ -190,9 +190,9 @@ def report(rows, study):
         if (b, "basic") in by_block and (b, "bottleneck") in by_block:
             wide = max(by_block[b, "basic"], key=_accuracy)
             thin = max(by_block[b, "bottleneck"], key=_accuracy)
-            lines.append(f"- {format_count(b)}: best WRN-{wide['depth']} (k={wide['width']:.3g}) "
+            lines.append(f"- {format_count(b)}: best WRN-{wide['depth']} (k={wide['widen']:.3g}) "
                          f"{100 * _accuracy(wide):.2f}% at {wide['seconds_per_epoch']:.3g} s/epoch vs best pre-act "
-                         f"ResNet-{thin['depth']} (k={thin['width']:.3g}) {100 * _accuracy(thin):.2f}% at "
+                         f"ResNet-{thin['depth']} (k={thin['widen']:.3g}) {100 * _accuracy(thin):.2f}% at "
                          f"{thin['seconds_per_epoch']:.3g} s/epoch "
                          f"({thin['seconds_per_epoch'] / wide['seconds_per_epoch']:.2f}x the time per epoch).")
             compared = True
