@@ -31,25 +31,15 @@ def _activations(ops, x, names, prefix, last_name=None):
     return x
 
 
-def _bias(spec, normalized):
-    """Whether a conv has a bias: keras.applications v1 gives every conv one, its
-    pre-activation (v2) layout only convs that no BN follows; torchvision none."""
-    if spec.layout == "torchvision":
-        return False
-    return not (spec.preact and normalized)
-
-
 def _block(ops, x, spec, channels, inner, out, stride, name):
     """One residual block (He 2015 Fig. 5, ordered as He 2016 Fig. 4 `spec.unit`)."""
     pre, end, post = UNITS[spec.unit]
     convs = [(1, inner), (3, inner), (1, out)] if spec.block == "bottleneck" else [(3, inner), (3, out)]
-    # keras.applications v1 strides the first 1x1 (Caffe); v1.5 and v2 the 3x3.
-    strided = 0 if spec.layout == "keras" and not spec.preact else [k for k, _ in convs].index(3)
 
     y = _activations(ops, x, pre, f"{name}_preact")
     if spec.shortcut == "C" or (spec.shortcut == "B" and channels != out):
         # Pre-activation blocks project the pre-activated input (He 2016, WRN).
-        shortcut = ops.conv(y if spec.preact else x, f"{name}_0", out, 1, stride, 1, _bias(spec, not spec.preact), False)
+        shortcut = ops.conv(y if spec.preact else x, f"{name}_0", out, 1, stride, 1, spec.conv_bias(not spec.preact), False)
         if not spec.preact:
             shortcut = ops.bn(shortcut, f"{name}_0_bn")
     elif spec.shortcut == "none":
@@ -66,9 +56,9 @@ def _block(ops, x, spec, channels, inner, out, stride, name):
         if last and spec.dropout:
             y = ops.dropout(y, spec.dropout, f"{name}_dropout")
         acts = end if last else ("bn", "relu")
-        s = stride if i == strided else 1
+        s = stride if i == spec.strided_conv else 1
         groups = spec.groups if kernel == 3 else 1
-        y = ops.conv(y, f"{name}_{i + 1}", filters, kernel, s, groups, _bias(spec, acts[:1] == ("bn",)),
+        y = ops.conv(y, f"{name}_{i + 1}", filters, kernel, s, groups, spec.conv_bias(acts[:1] == ("bn",)),
                      kernel > 1 and (s > 1 or spec.slim))  # explicit pads are symmetric, as in torch
         y = _activations(ops, y, acts, f"{name}_{i + 1}")
 
@@ -91,7 +81,7 @@ def _stages(spec):
 def _network(ops, x, spec, include_top, pooling, classes, classifier_activation):
     imagenet = spec.stem == "imagenet"
     x = ops.conv(x, "conv1", spec.stem_width, 7 if imagenet else 3, 2 if imagenet else 1, 1,
-                 _bias(spec, not spec.preact), imagenet)
+                 spec.conv_bias(not spec.preact), imagenet)
     if not spec.preact:
         x = _activations(ops, x, ("bn", "relu"), "conv1")
     if imagenet:
@@ -119,14 +109,12 @@ class _Layers:
     def __init__(self, spec, dtype):
         self.dtype = dtype  # a keras.DTypePolicy, given to every layer
         self.channels_last = keras.config.image_data_format() == "channels_last"
-        keras_layout = spec.layout == "keras"
-        self.bn_args = dict(
-            axis=-1 if self.channels_last else 1,
-            epsilon=1.001e-5 if keras_layout else 1e-5,
-            momentum=0.99 if keras_layout else 0.9,
-        )
-        # torchvision: kaiming_normal_(mode="fan_out", nonlinearity="relu").
-        self.init = "glorot_uniform" if keras_layout else keras.initializers.VarianceScaling(2.0, "fan_out", "untruncated_normal")
+        self.bn_args = dict(axis=-1 if self.channels_last else 1, epsilon=spec.bn_epsilon, momentum=spec.bn_momentum)
+        # A name gives every layer its own initializer; a config (torchvision's) becomes
+        # one initializer shared by every conv, which, unseeded, draws the same initial
+        # kernel for convs of the same shape. Kept as it was; changing it changes training.
+        init = spec.kernel_initializer
+        self.init = init if isinstance(init, str) else keras.initializers.get(init)
 
     def conv(self, x, prefix, filters, kernel, stride, groups, bias, pad):
         if pad:

@@ -134,6 +134,43 @@ class Spec:
         explicitly, and the first 1x1 keeps stride 1."""
         return self.layout == "keras" and self.preact
 
+    # The two layouts' forks, one named property each (see `layout`). ------
+
+    @property
+    def strided_conv(self):
+        """Which conv of a block (0: the first) carries a stage's stride.
+        keras.applications v1 strides the first 1x1, as Caffe's ResNet did;
+        "ResNet v1.5" (torchvision) and v2 stride the 3x3, the first conv of a
+        basic block and the second of a bottleneck."""
+        caffe = self.layout == "keras" and not self.preact
+        return 0 if caffe or self.block == "basic" else 1
+
+    def conv_bias(self, normalized):
+        """Whether a conv has a bias, given whether a BatchNorm directly follows it:
+        keras.applications v1 gives every conv one, its pre-activation (v2) layout
+        only convs that no BN follows; torchvision none."""
+        if self.layout == "torchvision":
+            return False
+        return not (self.preact and normalized)
+
+    @property
+    def bn_epsilon(self):
+        return 1.001e-5 if self.layout == "keras" else 1e-5
+
+    @property
+    def bn_momentum(self):
+        """Keras' convention (the moving average keeps `momentum`); torch's 0.1 is 0.9 here."""
+        return 0.99 if self.layout == "keras" else 0.9
+
+    @property
+    def kernel_initializer(self):
+        """The conv kernels' initializer, as a Keras identifier: Keras' default, or
+        torchvision's `kaiming_normal_(mode="fan_out", nonlinearity="relu")`."""
+        if self.layout == "keras":
+            return "glorot_uniform"
+        return {"class_name": "VarianceScaling",
+                "config": {"scale": 2.0, "mode": "fan_out", "distribution": "untruncated_normal"}}
+
     @property
     def inner_width(self):
         """Width of the first stage's 3x3 convs."""
