@@ -16,7 +16,7 @@ from keras_resnet.layers import ZeroPadChannels
 from keras_resnet.models import BUILDERS, Complexity, WideResNet, build, complexity, decode_predictions, preprocess_input
 from keras_resnet.spec import SPECS, UNITS, Spec, cifar_resnet, get_spec, preact_resnet, resnext29, wide_resnet
 
-globals().update(BUILDERS)
+globals().update(BUILDERS)  # ResNet18, ..., ResNeXt29_16x64d: listed in keras_resnet/models.py
 
 __version__ = "0.1.0"
 __all__ = [

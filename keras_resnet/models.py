@@ -432,7 +432,41 @@ def _builder(key):
     return builder
 
 
-BUILDERS = {key: _builder(key) for key in SPECS}
+# One line per table row, so that a search for a model's name finds where it comes
+# from: `ResNet50` builds `SPECS["ResNet50"]` (keras_resnet/spec.py).
+ResNet18 = _builder("ResNet18")
+ResNet34 = _builder("ResNet34")
+ResNet50 = _builder("ResNet50")
+ResNet101 = _builder("ResNet101")
+ResNet152 = _builder("ResNet152")
+ResNet200 = _builder("ResNet200")
+ResNet18V2 = _builder("ResNet18V2")
+ResNet34V2 = _builder("ResNet34V2")
+ResNet50V2 = _builder("ResNet50V2")
+ResNet101V2 = _builder("ResNet101V2")
+ResNet152V2 = _builder("ResNet152V2")
+ResNet200V2 = _builder("ResNet200V2")
+ResNeXt50_32x4d = _builder("ResNeXt50_32x4d")
+ResNeXt101_32x8d = _builder("ResNeXt101_32x8d")
+ResNeXt101_64x4d = _builder("ResNeXt101_64x4d")
+WideResNet50_2 = _builder("WideResNet50_2")
+WideResNet101_2 = _builder("WideResNet101_2")
+ResNet20 = _builder("ResNet20")
+ResNet32 = _builder("ResNet32")
+ResNet44 = _builder("ResNet44")
+ResNet56 = _builder("ResNet56")
+ResNet110 = _builder("ResNet110")
+ResNet1202 = _builder("ResNet1202")
+PreActResNet164 = _builder("PreActResNet164")
+PreActResNet1001 = _builder("PreActResNet1001")
+WRN16_4 = _builder("WRN16_4")
+WRN16_8 = _builder("WRN16_8")
+WRN28_10 = _builder("WRN28_10")
+WRN40_4 = _builder("WRN40_4")
+ResNeXt29_8x64d = _builder("ResNeXt29_8x64d")
+ResNeXt29_16x64d = _builder("ResNeXt29_16x64d")
+
+BUILDERS = {key: globals()[key] for key in SPECS}
 
 
 def WideResNet(depth, widen, dropout=0.0, include_top=True, weights=None, input_tensor=None, input_shape=None,
