@@ -17,6 +17,8 @@ import functools
 import keras
 import numpy as np
 
+from keras_resnet.checks import positive
+
 
 @keras.saving.register_keras_serializable(package="keras_resnet")
 class ZeroPadChannels(keras.layers.Layer):
@@ -30,9 +32,7 @@ class ZeroPadChannels(keras.layers.Layer):
 
     def __init__(self, padding, data_format=None, **kwargs):
         super().__init__(**kwargs)
-        if isinstance(padding, bool) or not isinstance(padding, int) or padding <= 0:
-            raise ValueError(f"`padding` must be a positive integer; received padding={padding!r}")
-        self.padding = padding
+        self.padding = positive("padding", padding)
         self.data_format = data_format or keras.config.image_data_format()
         if self.data_format not in ("channels_last", "channels_first"):
             raise ValueError(f"`data_format` must be 'channels_last' or 'channels_first'; received {data_format!r}")

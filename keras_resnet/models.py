@@ -17,6 +17,7 @@ import keras
 from keras.applications import imagenet_utils
 
 from keras_resnet import pretrained
+from keras_resnet.checks import one_of, positive
 from keras_resnet.layers import BatchNormalization, Conv2D, ZeroPadChannels
 from keras_resnet.spec import SPECS, UNITS, Spec, get_spec, wide_resnet
 
@@ -241,11 +242,8 @@ POOLINGS = (None, "avg", "max")
 
 def _resolve(spec, include_top, input_tensor, input_shape, pooling, classes):
     """Validates the keras.applications arguments; returns (H, W, C), classes."""
-    if pooling not in POOLINGS:
-        raise ValueError(f"`pooling` must be one of {list(POOLINGS)}; received pooling={pooling!r}")
-    classes = spec.default_classes if classes is None else classes
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes <= 0:
-        raise ValueError(f"`classes` must be a positive integer; received classes={classes!r}")
+    one_of("pooling", pooling, POOLINGS)
+    classes = positive("classes", spec.default_classes if classes is None else classes)
     channels_last = keras.config.image_data_format() == "channels_last"
     if input_shape is None and input_tensor is not None:
         input_shape = tuple(input_tensor.shape[1:])

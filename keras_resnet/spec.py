@@ -14,6 +14,8 @@ Papers:
 import dataclasses
 import difflib
 
+from keras_resnet.checks import one_of, positive
+
 BLOCKS = ("basic", "bottleneck")
 STEMS = ("imagenet", "cifar")
 SHORTCUTS = ("A", "B", "C", "none")
@@ -28,17 +30,6 @@ UNITS = {
     "d": (("relu",), ("bn",), ()),  # ReLU-only pre-activation
     "e": (("bn", "relu"), (), ()),  # full pre-activation (He 2016, "v2")
 }
-
-
-def _choice(field, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"`{field}` must be one of {list(allowed)}; received {field}={value!r}")
-
-
-def _positive(field, value, kind=int):
-    if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
-        what = "a positive integer" if kind is int else "a positive number"
-        raise ValueError(f"`{field}` must be {what}; received {field}={value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,17 +84,17 @@ class Spec:
         if not isinstance(blocks, tuple) or not blocks:
             raise ValueError(f"`blocks` must be a non-empty tuple of positive integers; received blocks={blocks!r}")
         for n in blocks:
-            _positive("blocks", n)
-        _choice("block", self.block, BLOCKS)
-        _choice("stem", self.stem, STEMS)
-        _choice("unit", self.unit, tuple(UNITS))
-        _choice("shortcut", self.shortcut, SHORTCUTS)
-        _choice("layout", self.layout, LAYOUTS)
+            positive("blocks", n)
+        one_of("block", self.block, BLOCKS)
+        one_of("stem", self.stem, STEMS)
+        one_of("unit", self.unit, tuple(UNITS))
+        one_of("shortcut", self.shortcut, SHORTCUTS)
+        one_of("layout", self.layout, LAYOUTS)
         for field in ("width", "groups", "stem_width"):
-            _positive(field, getattr(self, field))
-        _positive("widen", self.widen, (int, float))
+            positive(field, getattr(self, field))
+        positive("widen", self.widen, (int, float))
         if self.group_width is not None:
-            _positive("group_width", self.group_width)
+            positive("group_width", self.group_width)
         if not 0 <= self.dropout < 1:
             raise ValueError(f"`dropout` must be in [0, 1); received dropout={self.dropout!r}")
         inner = self.inner_width
@@ -286,7 +277,7 @@ def wide_resnet(depth, widen, dropout=0.0):
     """Zagoruyko & Komodakis WRN-`depth`-`widen` (6n+4): pre-activation basic blocks,
     widths 16k/32k/64k for the widening factor k = `widen`, which may be fractional."""
     n = WRN.blocks(depth)
-    _positive("widen", widen, (int, float))
+    positive("widen", widen, (int, float))
     return Spec((n,) * 3, "basic", width=16, widen=widen, stem="cifar", stem_width=16, unit="e",
                 dropout=dropout, layout="torchvision")
 
@@ -294,8 +285,8 @@ def wide_resnet(depth, widen, dropout=0.0):
 def resnext29(cardinality, group_width):
     """Xie 2017 CIFAR ResNeXt-29 `cardinality`x`group_width`d: 3 stages of 3
     bottleneck blocks, outputs 256/512/1024."""
-    _positive("cardinality", cardinality)
-    _positive("group_width", group_width)
+    positive("cardinality", cardinality)
+    positive("group_width", group_width)
     return Spec((3, 3, 3), "bottleneck", width=64, groups=cardinality, group_width=group_width,
                 stem="cifar", stem_width=64, layout="torchvision")
 

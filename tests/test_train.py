@@ -56,7 +56,7 @@ def test_a_run_writes_everything(tmp_path):
     (["--dataset", "mnist"], "Unknown dataset 'mnist'"),
     (["--recipe", "adam"], "Unknown recipe 'adam'"),
     (["--set", "unit=z"], "`unit` must be one of"),
-    (["--epochs", "0"], "--epochs must be a positive integer"),
+    (["--epochs", "0"], "`--epochs` must be a positive integer; received --epochs=0"),
 ])
 def test_clear_errors(args, message, tmp_path, capsys):
     assert train.main([*args, "--output-dir", str(tmp_path / "x")]) == 2

@@ -178,7 +178,7 @@ def test_conclusions_echo_a_wrn_like_result():
     (["--budgets", "lots"], "parameter count"),
     (["--tuner", "annealing"], "invalid choice"),
     (["--frobnicate"], "unrecognized arguments"),
-    (["--epochs", "0"], "--epochs must be at least 1"),
+    (["--epochs", "0"], "`--epochs` must be a positive integer; received --epochs=0"),
     (["--workers", "2", "--oracle-ip", "localhost"], "--oracle-ip must be an IP address"),
 ])
 def test_command_errors_before_training(tmp_path, capsys, args, message):

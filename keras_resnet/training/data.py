@@ -44,6 +44,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from keras_resnet.checks import one_of, positive
+
 AUTOTUNE = tf.data.AUTOTUNE
 SMALL_TFDS = ("cifar10", "cifar100", "svhn_cropped")
 DATASETS = ("digits", *SMALL_TFDS, "imagenet2012")
@@ -170,15 +172,13 @@ def load(dataset="digits", batch_size=128, *, validation_split=0.1, seed=None, d
 
 
 def _check(batch_size, validation_split, pad_mode, image_size, test_split):
-    for name, value in (("batch_size", batch_size), ("image_size", image_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"`{name}` must be a positive integer; received {name}={value!r}")
+    positive("batch_size", batch_size)
+    positive("image_size", image_size)
     if not 0 <= validation_split < 1:
         raise ValueError(f"`validation_split` must be in [0, 1); received validation_split={validation_split!r}")
     if not 0 < test_split < 1:
         raise ValueError(f"`test_split` must be in (0, 1); received test_split={test_split!r}")
-    if pad_mode not in PAD_MODES:
-        raise ValueError(f"`pad_mode` must be one of {list(PAD_MODES)}; received pad_mode={pad_mode!r}")
+    one_of("pad_mode", pad_mode, PAD_MODES)
 
 
 # Sources: examples of (image, label) before batching --------------------------

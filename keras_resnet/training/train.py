@@ -40,6 +40,7 @@ import keras  # noqa: E402
 from keras_resnet.training import data as data_lib  # noqa: E402
 from keras_resnet.training import recipes as recipes_lib  # noqa: E402
 from keras_resnet.training.run_folder import atomic_write, write_json  # noqa: E402
+from keras_resnet.checks import positive  # noqa: E402
 from keras_resnet.models import build  # noqa: E402
 from keras_resnet.spec import Spec, get_spec  # noqa: E402
 
@@ -192,9 +193,8 @@ def _normalize_config(config):
     config.epochs = recipe.epochs if config.epochs is None else config.epochs
     config.batch_size = recipe.batch_size if config.batch_size is None else config.batch_size
     for name in ("epochs", "batch_size", "steps_per_epoch"):
-        value = getattr(config, name)
-        if value is not None and (not isinstance(value, int) or value <= 0):
-            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer; received {value!r}")
+        if getattr(config, name) is not None:
+            positive(f"--{name.replace('_', '-')}", getattr(config, name))
     if config.output_dir is None:
         dataset = os.path.basename(os.path.normpath(config.dataset))
         config.output_dir = _default_output_dir(os.path.join("runs", f"{config.model}-{dataset}-{config.recipe}"),

@@ -9,6 +9,7 @@ import functools
 import itertools
 import re
 
+from keras_resnet.checks import positive
 from keras_resnet.models import complexity
 from keras_resnet.spec import PREACT_RESNET, WRN, preact_resnet, wide_resnet
 
@@ -111,8 +112,7 @@ def plan(budget, depth, cardinality=1, dropout=0.0, *, input_shape=(32, 32, 3), 
         BudgetError: if no width brings `depth` within `tolerance` of `budget`.
         ValueError: for an invalid budget, depth or cardinality.
     """
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget <= 0:
-        raise ValueError(f"A budget must be a positive integer number of parameters; received budget={budget!r}")
+    positive("budget", budget)
     fam = family(depth)
     # A basic block groups both of its convs, so its width must be a multiple of the
     # cardinality; a bottleneck block's grouped 3x3 takes the nearest multiple itself.

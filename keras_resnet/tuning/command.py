@@ -16,6 +16,7 @@ import sys
 import time
 import warnings
 
+from keras_resnet.checks import positive
 from keras_resnet.training import recipes
 from keras_resnet.training.run_folder import read_json, write_json
 from keras_resnet.tuning.budget import family, parse_count
@@ -209,12 +210,9 @@ def parser():
 
 
 def _check(args):
-    for name in ("epochs", "batch_size", "executions_per_trial"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1; received {getattr(args, name)}")
-    for name in ("max_trials", "steps_per_epoch"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1; received {getattr(args, name)}")
+    for name in ("epochs", "batch_size", "executions_per_trial", "max_trials", "steps_per_epoch"):
+        if getattr(args, name) is not None:
+            positive(f"--{name.replace('_', '-')}", getattr(args, name))
     if args.workers < 0:
         raise ValueError(f"--workers must be 0 or more; received {args.workers}")
     if args.workers and distributed_role():
