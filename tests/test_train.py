@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet.training import train
+from keras_resnet.training import run_folder, train
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
 # A CIFAR-style network small enough for a test: one basic block per stage, width 4.
@@ -135,7 +135,7 @@ def free_ports(n):
 
 WORKER = textwrap.dedent("""
     import sys, numpy as np
-    from keras_resnet.training import train
+    from keras_resnet.training import run_folder, train
     config = train.Config(changes={"blocks": (1, 1, 1), "width": 4, "stem_width": 4}, epochs=2, batch_size=16,
                           steps_per_epoch=3, strategy="multi_worker_mirrored", seed=int(sys.argv[2]),
                           output_dir=sys.argv[1], verbose=0)
@@ -177,9 +177,9 @@ def test_two_multi_worker_mirrored_workers_train_one_model(tmp_path):
 def test_default_output_folder_keeps_every_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     base = os.path.join("runs", "ResNet20-digits-he2015")
-    assert train._default_output_dir(base, resume=False) == base
+    assert run_folder.numbered_folder(base, resume=False) == base
     for path in (base, base + "-2"):
         os.makedirs(path)
         open(os.path.join(path, "run.json"), "w").close()
-    assert train._default_output_dir(base, resume=False) == base + "-3"
-    assert train._default_output_dir(base, resume=True) == base + "-2"
+    assert run_folder.numbered_folder(base, resume=False) == base + "-3"
+    assert run_folder.numbered_folder(base, resume=True) == base + "-2"

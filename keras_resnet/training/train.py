@@ -24,7 +24,6 @@ import argparse
 import ast
 import contextlib
 import dataclasses
-import itertools
 import json
 import os
 import shutil
@@ -39,7 +38,7 @@ import keras  # noqa: E402
 
 from keras_resnet.training import data as data_lib  # noqa: E402
 from keras_resnet.training import recipes as recipes_lib  # noqa: E402
-from keras_resnet.training.run_folder import atomic_write, write_json  # noqa: E402
+from keras_resnet.training.run_folder import claim, numbered_folder, read_csv, start, write_csv, write_json  # noqa: E402
 from keras_resnet.checks import positive  # noqa: E402
 from keras_resnet.models import build  # noqa: E402
 from keras_resnet.spec import Spec, get_spec  # noqa: E402
@@ -158,27 +157,12 @@ def _worker(strategy):
 
 
 def _check_output_dir(config):
-    """Refuses to write into a folder that holds something else than this run.
-    Returns whether training continues a previous run."""
-    path = config.output_dir
-    run_file = os.path.join(path, "run.json")
-    if not os.path.isdir(path) or not os.listdir(path):
-        return False
-    if not os.path.exists(run_file):
-        raise ValueError(f"--output-dir {path!r} is not empty and holds no keras_resnet run (no run.json); "
-                         f"choose a new folder")
-    with open(run_file) as f:
-        previous = json.load(f)
-    if not config.resume:
-        raise ValueError(f"--output-dir {path!r} already holds a run; pass --resume to continue it, "
-                         f"or choose a new folder")
-    differences = {k: (previous.get(k), v) for k, v in config.identity().items() if previous.get(k) != v}
-    if differences:
-        listed = ", ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in differences.items())
-        raise ValueError(f"--output-dir {path!r} holds a different run ({listed}); choose a new folder")
-    if os.path.exists(os.path.join(path, "evaluation.json")):
-        raise ValueError(f"The run in {path!r} is finished (see evaluation.json); choose a new folder")
-    return True
+    """Refuses to write into a folder that holds something else than this run, or
+    this run finished. Returns whether training continues a previous run."""
+    resuming = claim(config.output_dir, "run.json", config.identity(), resume=config.resume)
+    if resuming and os.path.exists(os.path.join(config.output_dir, "evaluation.json")):
+        raise ValueError(f"The run in {config.output_dir!r} is finished (see evaluation.json); choose a new folder")
+    return resuming
 
 
 def _normalize_config(config):
@@ -197,19 +181,9 @@ def _normalize_config(config):
             positive(f"--{name.replace('_', '-')}", getattr(config, name))
     if config.output_dir is None:
         dataset = os.path.basename(os.path.normpath(config.dataset))
-        config.output_dir = _default_output_dir(os.path.join("runs", f"{config.model}-{dataset}-{config.recipe}"),
-                                                config.resume)
+        config.output_dir = numbered_folder(os.path.join("runs", f"{config.model}-{dataset}-{config.recipe}"),
+                                            config.resume)
     return recipe
-
-
-def _default_output_dir(base, resume):
-    """`base`, `base-2`, `base-3`, ...: the first free one for a new run, so that the
-    same command twice keeps both runs; with --resume, the latest one."""
-    taken = []
-    for path in (base if k == 1 else f"{base}-{k}" for k in itertools.count(1)):
-        if not (os.path.isdir(path) and os.listdir(path)):
-            return taken[-1] if resume and taken else path
-        taken.append(path)
 
 
 # Training --------------------------------------------------------------------
@@ -263,12 +237,7 @@ def _callbacks(config, folder, backup_dir, validation):
 
 def read_log(folder):
     """The rows of `log.csv` as dicts of numbers."""
-    path = os.path.join(folder, "log.csv")
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        header, *rows = [line.strip().split(",") for line in f if line.strip()]
-    return [{k: float(v) for k, v in zip(header, values)} for values in rows]
+    return [{k: float(v) for k, v in row.items()} for row in read_csv(os.path.join(folder, "log.csv"))]
 
 
 def backed_up_epochs(backup_dir):
@@ -285,11 +254,10 @@ def _forget_unsaved_epochs(folder, backup_dir):
     epoch but before backing it up trains that epoch again, and logs it once."""
     path = os.path.join(folder, "log.csv")
     done = backed_up_epochs(backup_dir)
-    if os.path.exists(path):
-        with open(path) as f:
-            header, *rows = f.readlines()
-        kept = [header] + [row for row in rows if int(row.split(",", 1)[0]) < done]
-        atomic_write(path, lambda f: f.writelines(kept))
+    rows = read_csv(path)
+    kept = [row for row in rows if int(row["epoch"]) < done]
+    if len(kept) < len(rows):
+        write_csv(path, kept, columns=list(rows[0]))
 
 
 def plot_curves(rows, path, title):
@@ -343,8 +311,7 @@ def prepare(config):
     with strategy.scope() if strategy else contextlib.nullcontext():
         model = _build_model(config, recipe, data)
     if worker is None and not resuming:
-        os.makedirs(config.output_dir, exist_ok=True)
-        write_json(os.path.join(config.output_dir, "run.json"), config.identity())
+        start(config.output_dir, "run.json", config.identity())
     print(f"{'Resuming' if resuming else 'Training'} {config.model} on {data.description}; recipe "
           f"{config.recipe}: {recipe.paper}; {config.epochs} epochs of batch {config.batch_size}; "
           f"output in {config.output_dir}", flush=True)

@@ -18,7 +18,7 @@ import warnings
 
 from keras_resnet.checks import positive
 from keras_resnet.training import recipes
-from keras_resnet.training.run_folder import read_json, write_json
+from keras_resnet.training.run_folder import claim, start
 from keras_resnet.tuning.budget import family, parse_count
 from keras_resnet.tuning.hypermodel import TUNERS, BudgetHyperModel, collect, make_tuner
 from keras_resnet.tuning.report import write_outputs
@@ -48,22 +48,17 @@ def _warn_insecure(ip, port):
 
 
 def open_study(output_dir, study):
-    """Claims `output_dir` for `study`, or checks that it already holds this study.
+    """Claims `output_dir` for `study` (`run_folder.claim`): a new or empty folder, or
+    one that holds this same study, which then resumes. A distributed worker leaves
+    this to its chief.
 
     Raises:
-        ValueError: if it holds a different study (its results are never overwritten).
+        ValueError: if it holds anything else (its results are never overwritten).
     """
-    study_file = os.path.join(output_dir, "study.json")
-    if os.path.exists(study_file):
-        saved = read_json(study_file)
-        if saved != study:
-            changed = {k: (saved.get(k), study.get(k)) for k in sorted(set(saved) | set(study))
-                       if saved.get(k) != study.get(k)}
-            raise ValueError(f"{output_dir!r} holds a different study (setting: (saved, requested) = {changed}); "
-                             f"resume it with its own settings or choose another --output-dir.")
-    elif distributed_role() != "worker":  # the chief (or a lone tuner) writes it
-        os.makedirs(output_dir, exist_ok=True)
-        write_json(study_file, study)
+    if distributed_role() == "worker":
+        return
+    if not claim(output_dir, "study.json", study, resume=True, what="study"):
+        start(output_dir, "study.json", study)
 
 
 def run_study(data, hypermodel, output_dir, study, *, tuner="grid", epochs=1, max_trials=None,

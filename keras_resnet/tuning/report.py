@@ -1,26 +1,16 @@
 """The study's outputs: `results.csv`, `results.png` and `report.md`, pure functions of
 the result rows (one dict per trial, keys `COLUMNS`)."""
 
-import csv
 import itertools
 import os
 
-from keras_resnet.training.run_folder import atomic_write
+from keras_resnet.training.run_folder import atomic_write, write_csv
 from keras_resnet.tuning.budget import format_count
 
 COLUMNS = ("trial_id", "worker", "budget", "block", "depth", "cardinality", "dropout", "widen", "channels",
            "params", "budget_deviation", "macs", "epochs", "seconds_per_epoch", "train_seconds", "train_accuracy",
            "val_accuracy", "test_accuracy")
 
-
-
-def write_csv(rows, path):
-    def write(f):
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-
-    atomic_write(path, write)
 
 
 def _accuracy(row):
@@ -210,7 +200,7 @@ def report(rows, study):
 
 def write_outputs(rows, output_dir, study):
     """Writes `results.csv`, `results.png` and `report.md` under `output_dir`."""
-    write_csv(rows, os.path.join(output_dir, "results.csv"))
+    write_csv(os.path.join(output_dir, "results.csv"), rows, COLUMNS)
     if rows:
         plot(rows, os.path.join(output_dir, "results.png"))
     atomic_write(os.path.join(output_dir, "report.md"), lambda f: f.write(report(rows, study)))
