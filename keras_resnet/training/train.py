@@ -38,6 +38,7 @@ import keras  # noqa: E402
 
 from keras_resnet.training import data as data_lib  # noqa: E402
 from keras_resnet.training import recipes as recipes_lib  # noqa: E402
+from keras_resnet.training.plots import figure  # noqa: E402
 from keras_resnet.training.run_folder import claim, numbered_folder, read_csv, start, write_csv, write_json  # noqa: E402
 from keras_resnet.checks import positive  # noqa: E402
 from keras_resnet.models import build  # noqa: E402
@@ -262,27 +263,16 @@ def _forget_unsaved_epochs(folder, backup_dir):
 
 def plot_curves(rows, path, title):
     """Training and validation loss and error per epoch, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     epochs = [r["epoch"] + 1 for r in rows]
-    fig, (loss_ax, error_ax) = plt.subplots(1, 2, figsize=(10, 4))
-    for prefix, style in (("", "-"), ("val_", "--")):
-        label = "validation" if prefix else "training"
-        if rows and f"{prefix}loss" in rows[0]:
-            loss_ax.plot(epochs, [r[f"{prefix}loss"] for r in rows], style, label=label)
-            error_ax.plot(epochs, [100 * (1 - r[f"{prefix}accuracy"]) for r in rows], style, label=label)
-    # Log scale: the first epochs' validation loss of a freshly initialised BatchNorm net can be huge.
-    loss_ax.set(xlabel="epoch", ylabel="loss (incl. weight decay)", title=title, yscale="log")
-    error_ax.set(xlabel="epoch", ylabel="error (%)", title=title)
-    for ax in (loss_ax, error_ax):
-        ax.legend()
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    with figure(path, 2, (10, 4)) as (loss_ax, error_ax):
+        for prefix, style in (("", "-"), ("val_", "--")):
+            label = "validation" if prefix else "training"
+            if rows and f"{prefix}loss" in rows[0]:
+                loss_ax.plot(epochs, [r[f"{prefix}loss"] for r in rows], style, label=label)
+                error_ax.plot(epochs, [100 * (1 - r[f"{prefix}accuracy"]) for r in rows], style, label=label)
+        # Log scale: the first epochs' validation loss of a freshly initialised BatchNorm net can be huge.
+        loss_ax.set(xlabel="epoch", ylabel="loss (incl. weight decay)", title=title, yscale="log")
+        error_ax.set(xlabel="epoch", ylabel="error (%)", title=title)
 
 
 def _evaluate(model, dataset, verbose):

@@ -4,6 +4,7 @@ the result rows (one dict per trial, keys `COLUMNS`)."""
 import itertools
 import os
 
+from keras_resnet.training.plots import figure
 from keras_resnet.training.run_folder import atomic_write, write_csv
 from keras_resnet.tuning.budget import format_count
 
@@ -34,33 +35,22 @@ def _cells(rows):
 
 def plot(rows, path):
     """Accuracy against depth at each budget, and accuracy against training time."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
     cells = _cells(rows)
-    fig, (left, right) = pyplot.subplots(1, 2, figsize=(11, 4.2))
-    for budget in sorted({b for b, _ in cells}):
-        depths = sorted(d for b, d in cells if b == budget)
-        label = f"{format_count(budget)} params"
-        line, = left.plot(depths, [cells[budget, d]["acc"] for d in depths], "o-", label=label)
-        budget_rows = [r for r in rows if r["budget"] == budget]
-        right.scatter([r["train_seconds"] for r in budget_rows], [_accuracy(r) for r in budget_rows],
-                      color=line.get_color(), label=label)
-        for r in budget_rows:
-            right.annotate(str(r["depth"]), (r["train_seconds"], _accuracy(r)), fontsize=7,
-                           textcoords="offset points", xytext=(3, 3))
-    metric = "test" if all(r["test_accuracy"] != "" for r in rows) else "validation"
-    left.set(xlabel="depth (width solved for the budget)", ylabel=f"{metric} accuracy",
-             title="Accuracy against depth at fixed budgets")
-    right.set(xlabel="training time (s)", ylabel=f"{metric} accuracy", title="Accuracy against training time")
-    for ax in (left, right):
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    pyplot.close(fig)
+    with figure(path, 2, (11, 4.2), dpi=110, legend_size=8) as (left, right):
+        for budget in sorted({b for b, _ in cells}):
+            depths = sorted(d for b, d in cells if b == budget)
+            label = f"{format_count(budget)} params"
+            line, = left.plot(depths, [cells[budget, d]["acc"] for d in depths], "o-", label=label)
+            budget_rows = [r for r in rows if r["budget"] == budget]
+            right.scatter([r["train_seconds"] for r in budget_rows], [_accuracy(r) for r in budget_rows],
+                          color=line.get_color(), label=label)
+            for r in budget_rows:
+                right.annotate(str(r["depth"]), (r["train_seconds"], _accuracy(r)), fontsize=7,
+                               textcoords="offset points", xytext=(3, 3))
+        metric = "test" if all(r["test_accuracy"] != "" for r in rows) else "validation"
+        left.set(xlabel="depth (width solved for the budget)", ylabel=f"{metric} accuracy",
+                 title="Accuracy against depth at fixed budgets")
+        right.set(xlabel="training time (s)", ylabel=f"{metric} accuracy", title="Accuracy against training time")
 
 
 # Wide ResNet, Table 4: (depth, k, params in M, CIFAR-10 error, CIFAR-100 error).
