@@ -6,8 +6,10 @@
 """
 
 import argparse
+import sys
 import time
 
+from keras_resnet.checks import command_error
 from keras_resnet.spec import SPECS
 
 
@@ -38,7 +40,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.table:
         print(table())
-        return
+        return 0
 
     import numpy as np
 
@@ -48,7 +50,7 @@ def main(argv=None):
     try:
         spec = get_spec(args.model)
     except ValueError as e:
-        parser.error(str(e))
+        return command_error(parser.prog, e)
     size = args.input_size or spec.default_size
     shape = (size, size, args.channels)
     start = time.perf_counter()
@@ -67,7 +69,8 @@ def main(argv=None):
     print(f"MACs per image at {size}x{size}: {c.macs / 1e9:.3f} G")
     print(f"built in {built:.1f} s; forward pass on {x.shape} -> {y.shape} in {ran:.2f} s; "
           f"outputs sum to {float(y.sum(axis=-1).mean()):.4f} per image (softmax)")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -73,7 +73,7 @@ def test_converted_logits_match_torchvision(tvm, arch):
     np.testing.assert_allclose(keras_logits(model, x), expected, rtol=0, atol=1e-4)
 
 
-def test_file_round_trip_without_torch(tvm, tmp_path, monkeypatch):
+def test_file_round_trip_without_torch(tvm, tmp_path, monkeypatch, capsys):
     """A .pth file converts (arch recognised), the Keras weights file it gives
     loads with `weights=<path>` while `import torch` fails, and the command line
     writes the same file."""
@@ -86,10 +86,13 @@ def test_file_round_trip_without_torch(tvm, tmp_path, monkeypatch):
     model.save_weights(tmp_path / "a.weights.h5")
 
     out = tmp_path / "b.weights.h5"
-    convert.main([str(tmp_path / "resnet18.pth"), str(out)])
-    with pytest.raises(SystemExit):  # never overwrites without --overwrite
-        convert.main([str(tmp_path / "resnet18.pth"), str(out)])
-    convert.main([str(tmp_path / "resnet18.pth"), str(tmp_path / "whole.keras")])
+    assert convert.main([str(tmp_path / "resnet18.pth"), str(out)]) == 0
+    written = out.read_bytes()
+    capsys.readouterr()
+    assert convert.main([str(tmp_path / "resnet18.pth"), str(out)]) == 2  # never overwrites without --overwrite
+    assert capsys.readouterr().err == f"keras-resnet-convert: error: {str(out)!r} exists; pass --overwrite to replace it\n"
+    assert out.read_bytes() == written
+    assert convert.main([str(tmp_path / "resnet18.pth"), str(tmp_path / "whole.keras")]) == 0
 
     monkeypatch.setitem(sys.modules, "torch", None)
     for path in (tmp_path / "a.weights.h5", out):

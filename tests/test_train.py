@@ -65,8 +65,9 @@ def test_clear_errors(args, message, tmp_path, capsys):
 
 
 def test_unknown_spec_field_is_a_usage_error(capsys):
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as e:
         train.parser().parse_args(["--set", "depth=3"])
+    assert e.value.code == 2
     assert "expected FIELD=VALUE with FIELD one of" in capsys.readouterr().err
 
 

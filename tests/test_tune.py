@@ -181,11 +181,10 @@ def test_conclusions_echo_a_wrn_like_result():
     (["--epochs", "0"], "`--epochs` must be a positive integer; received --epochs=0"),
     (["--workers", "2", "--oracle-ip", "localhost"], "--oracle-ip must be an IP address"),
 ])
-def test_command_errors_before_training(tmp_path, capsys, args, message):
+def test_command_errors_before_training(tmp_path, capsys, exit_status, args, message):
     out = tmp_path / "study"
-    with pytest.raises(SystemExit) as e:
-        command.main([*TINY, *args, "--output-dir", str(out)])
-    assert e.value.code == 2 and message in capsys.readouterr().err
+    assert exit_status(command.main, [*TINY, *args, "--output-dir", str(out)]) == 2
+    assert message in capsys.readouterr().err
     assert not out.exists()  # nothing trained, nothing written
 
 
@@ -244,6 +243,5 @@ def test_grid_search_end_to_end_resumes_after_a_kill(tmp_path):
     assert command.main([*TINY, "--output-dir", out]) == 0
     assert _rows(out) == rows
     # A different study in the same folder is refused before any training.
-    with pytest.raises(SystemExit):
-        command.main([TINY[0], "20k", *TINY[2:], "--output-dir", out])
+    assert command.main([TINY[0], "20k", *TINY[2:], "--output-dir", out]) == 2
     assert _rows(out) == rows

@@ -30,6 +30,7 @@ import keras
 import numpy as np
 
 from keras_resnet import layers
+from keras_resnet.checks import command_error, positive
 from keras_resnet.models import build, complexity
 from keras_resnet.spec import SPECS, get_spec
 from keras_resnet.weights import TORCHVISION
@@ -220,9 +221,7 @@ def build_times(name, repeats=3):
     Returns:
         `(keras_resnet seconds, keras.applications seconds)`.
     """
-    reference = getattr(keras.applications, name, None)
-    if reference is None:
-        raise ValueError(f"keras.applications has no {name!r}; build times compare ResNet50/101/152 and V2")
+    reference = _keras_application(name)
     best = [float("inf"), float("inf")]
     for _ in range(repeats):
         for i, make in enumerate((lambda: build(name), lambda: reference(weights=None))):
@@ -232,6 +231,13 @@ def build_times(name, repeats=3):
             best[i] = min(best[i], time.perf_counter() - start)
     keras.backend.clear_session()
     return tuple(best)
+
+
+def _keras_application(name):
+    reference = getattr(keras.applications, name, None)
+    if reference is None:
+        raise ValueError(f"keras.applications has no {name!r}; build times compare ResNet50/101/152 and V2")
+    return reference
 
 
 def _parse_model(model):
@@ -347,7 +353,7 @@ def _print_table(results, peak, matmul, baseline, out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m keras_resnet.benchmark", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="keras-resnet-benchmark", description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=["ResNet50", "ResNeXt50_32x4d"],
                         help=f"table names, optionally Name:layout; known: {', '.join(SPECS)}")
     parser.add_argument("--size", type=int, default=64, help="input height and width (default 64)")
@@ -365,6 +371,16 @@ def main(argv=None):
                         help="also time building these against keras.applications (default ResNet152; none: skip)")
     parser.add_argument("--build-repeats", type=int, default=3)
     args = parser.parse_args(argv)
+    try:  # every option, before anything is measured
+        for name in ("size", "batch", "steps", "rounds", "build_repeats"):
+            positive(f"--{name.replace('_', '-')}", getattr(args, name))
+        labels = [_parse_model(model)[0] for model in args.models]
+        if args.baseline is not None and args.baseline not in labels:
+            raise ValueError(f"--baseline must be one of --models {labels}; received {args.baseline!r}")
+        for name in args.build_time:
+            _keras_application(name)
+    except ValueError as e:
+        return command_error(parser.prog, e)
     peak = args.peak_gflops * 1e9 if args.peak_gflops else detect_peak()
     print(f"keras {keras.__version__}, backend {keras.backend.backend()}, {len(os.sched_getaffinity(0))} CPUs, "
           + (f"peak {peak / 1e9:.0f} GFLOP/s" if peak else "peak unknown"))
@@ -375,7 +391,8 @@ def main(argv=None):
               f"ratio {ours / reference:.2f} (best of {args.build_repeats}, interleaved)\n")
     run(args.models, args.size, args.batch, args.modes, args.precisions, args.steps, args.rounds,
         args.references, args.baseline, peak, args.jit_compile)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

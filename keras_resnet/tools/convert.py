@@ -12,12 +12,13 @@ import argparse
 import os
 import sys
 
+from keras_resnet.checks import command_error
 from keras_resnet.weights import TORCHVISION, from_torchvision
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m keras_resnet.convert",
+        prog="keras-resnet-convert",
         description="Convert a torchvision ResNet/ResNeXt/Wide ResNet checkpoint to Keras.")
     parser.add_argument("checkpoint", help="torchvision state dict file (.pth), read with weights_only=True")
     parser.add_argument("output", help="a .weights.h5 (weights only) or .keras (whole model) file to write")
@@ -25,19 +26,20 @@ def main(argv=None):
     parser.add_argument("--no-top", action="store_true", help="drop the classifier (include_top=False)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     args = parser.parse_args(argv)
-    if not args.output.endswith((".weights.h5", ".keras")):
-        parser.error(f"the output must end in .weights.h5 or .keras; received {args.output!r}")
-    if os.path.exists(args.output) and not args.overwrite:
-        parser.error(f"{args.output!r} exists; pass --overwrite to replace it")
-
     try:
+        if not args.output.endswith((".weights.h5", ".keras")):
+            raise ValueError(f"the output must end in .weights.h5 or .keras; received {args.output!r}")
+        if os.path.exists(args.output) and not args.overwrite:
+            raise ValueError(f"{args.output!r} exists; pass --overwrite to replace it")
         model = from_torchvision(args.checkpoint, args.arch, include_top=not args.no_top)
-    except (ValueError, ImportError) as e:
-        parser.exit(1, f"error: {e}\n")
+    except ValueError as e:
+        return command_error(parser.prog, e)
+    except ImportError as e:  # no PyTorch to read the file: not a bad option, the same one line
+        return command_error(parser.prog, e, status=1)
     if args.output.endswith(".keras"):
         model.save(args.output)
         print(f"Wrote {args.output}; load it with keras.saving.load_model({args.output!r}).")
-        return
+        return 0
     model.save_weights(args.output)
     row = TORCHVISION[model.name]
     top = ", include_top=False" if args.no_top else ""
@@ -45,6 +47,7 @@ def main(argv=None):
     classes = f", classes={classes}" if not args.no_top and classes != 1000 else ""
     print(f"Wrote {args.output}; load it with keras_resnet.build({row!r}, layout='torchvision'{top}{classes}, "
           f"weights={args.output!r}).")
+    return 0
 
 
 if __name__ == "__main__":

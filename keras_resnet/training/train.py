@@ -40,7 +40,7 @@ from keras_resnet.training import data as data_lib  # noqa: E402
 from keras_resnet.training import recipes as recipes_lib  # noqa: E402
 from keras_resnet.training.plots import figure  # noqa: E402
 from keras_resnet.training.run_folder import claim, numbered_folder, read_csv, start, write_csv, write_json  # noqa: E402
-from keras_resnet.checks import positive  # noqa: E402
+from keras_resnet.checks import command_error, positive  # noqa: E402
 from keras_resnet.models import build  # noqa: E402
 from keras_resnet.spec import Spec, get_spec  # noqa: E402
 
@@ -387,13 +387,13 @@ def parser():
 
 
 def main(argv=None):
-    args = parser().parse_args(argv)
+    p = parser()
+    args = p.parse_args(argv)
     config = Config(**{**vars(args), "changes": dict(args.changes)})
     try:
         prepared = prepare(config)
     except ValueError as e:
-        print(f"keras-resnet-train: error: {e}", file=sys.stderr)
-        return 2
+        return command_error(p.prog, e)
     run(config, *prepared)
     return 0
 

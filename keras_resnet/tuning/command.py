@@ -16,7 +16,7 @@ import sys
 import time
 import warnings
 
-from keras_resnet.checks import positive
+from keras_resnet.checks import command_error, positive
 from keras_resnet.training import recipes
 from keras_resnet.training.run_folder import claim, start
 from keras_resnet.tuning.budget import family, parse_count
@@ -169,7 +169,7 @@ def _depth(text):
 
 def parser():
     p = argparse.ArgumentParser(
-        prog="python -m keras_resnet.tune",
+        prog="keras-resnet-tune",
         description="Width against depth at fixed parameter budgets (Wide ResNet, Zagoruyko & Komodakis 2016): "
                     "a keras-tuner search in which every network's width is solved from its depth and budget.")
     p.add_argument("--budgets", type=_list(parse_count), default=[600_000, 2_200_000, 8_900_000],
@@ -258,7 +258,7 @@ def main(argv=None):
                                                "tuner", "max_trials", "executions_per_trial", "seed")}
         open_study(args.output_dir, study)
     except ValueError as e:
-        p.error(str(e))
+        return command_error(p.prog, e)
     rows = run_study(data, hypermodel, args.output_dir, study, tuner=args.tuner, epochs=args.epochs,
                      max_trials=args.max_trials, executions_per_trial=args.executions_per_trial, seed=args.seed,
                      verbose=args.verbose)
