@@ -33,7 +33,6 @@ from keras_resnet.pretrained import (  # noqa: F401 - the public names of keras_
 )
 from keras_resnet.spec import SPECS
 
-
 # torchvision checkpoints -------------------------------------------------------
 
 

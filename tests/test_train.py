@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_resnet.training import run_folder, train
+from keras_resnet.training import distribute, run_folder, train
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
 # A CIFAR-style network small enough for a test: one basic block per stage, width 4.
@@ -117,11 +117,11 @@ def test_resume_after_kill(tmp_path):
 
 def test_strategy_errors():
     with pytest.raises(ValueError, match="Unknown strategy 'horovod'"):
-        train.make_strategy("horovod")
+        distribute.make_strategy("horovod")
     with pytest.raises(ValueError, match="data_parallel is keras.distribution for the JAX backend"):
-        train.make_strategy("data_parallel")
+        distribute.make_strategy("data_parallel")
     with pytest.raises(ValueError, match="--strategy tpu: no TPU found"):
-        train.make_strategy("tpu")
+        distribute.make_strategy("tpu")
 
 
 def free_ports(n):
@@ -136,7 +136,7 @@ def free_ports(n):
 
 WORKER = textwrap.dedent("""
     import sys, numpy as np
-    from keras_resnet.training import run_folder, train
+    from keras_resnet.training import distribute, run_folder, train
     config = train.Config(changes={"blocks": (1, 1, 1), "width": 4, "stem_width": 4}, epochs=2, batch_size=16,
                           steps_per_epoch=3, strategy="multi_worker_mirrored", seed=int(sys.argv[2]),
                           output_dir=sys.argv[1], verbose=0)

@@ -36,15 +36,15 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
-from keras_resnet.training import data as data_lib  # noqa: E402
-from keras_resnet.training import recipes as recipes_lib  # noqa: E402
-from keras_resnet.training.plots import figure  # noqa: E402
-from keras_resnet.training.run_folder import claim, numbered_folder, read_csv, start, write_csv, write_json  # noqa: E402
 from keras_resnet.checks import command_error, positive  # noqa: E402
 from keras_resnet.models import build  # noqa: E402
 from keras_resnet.spec import Spec, get_spec  # noqa: E402
+from keras_resnet.training import data as data_lib  # noqa: E402
+from keras_resnet.training import recipes as recipes_lib  # noqa: E402
+from keras_resnet.training.distribute import STRATEGIES, make_strategy, worker_name  # noqa: E402
+from keras_resnet.training.plots import figure  # noqa: E402
+from keras_resnet.training.run_folder import claim, numbered_folder, read_csv, start, write_csv, write_json  # noqa: E402
 
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker_mirrored", "tpu", "data_parallel")
 # Settings that define a run: resuming with any of them changed would train another model.
 IDENTITY = ("model", "changes", "dataset", "recipe", "epochs", "batch_size", "validation_split", "seed",
             "mixed_precision", "steps_per_epoch")
@@ -73,85 +73,6 @@ class Config:
     def identity(self):
         """The settings that define the run, as stored in run.json."""
         return json.loads(json.dumps({k: getattr(self, k) for k in IDENTITY}))
-
-
-# The distribution strategy -----------------------------------------------------
-
-
-def _tpu_strategy():
-    import tensorflow as tf
-
-    try:
-        resolver = tf.distribute.cluster_resolver.TPUClusterResolver()
-        tf.config.experimental_connect_to_cluster(resolver)
-        tf.tpu.experimental.initialize_tpu_system(resolver)
-    except (ValueError, tf.errors.NotFoundError) as e:
-        raise ValueError(f"--strategy tpu: no TPU found ({e})") from e
-    return tf.distribute.TPUStrategy(resolver)
-
-
-def _multi_worker_mirrored():
-    import tensorflow as tf
-
-    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
-        """Reduces what Keras 3's `fit` hands it across workers: a whole nested
-        (images, labels) batch, and scalar logs "along axis 0", both of which
-        the stock strategy rejects (keras-team/keras#20585). Leaf by leaf, and
-        scalars across replicas, as they mean."""
-
-        def reduce(self, reduce_op, value, axis):
-            parent = super()
-
-            def leaf(v):
-                local = self.experimental_local_results(v)[0]
-                return parent.reduce(reduce_op, v, axis if local.shape.rank else None)
-
-            return tf.nest.map_structure(leaf, value)
-
-    return MultiWorkerMirroredStrategy()
-
-
-def make_strategy(name):
-    """The `tf.distribute` strategy called `name` (a `STRATEGIES` entry), or `None`
-    where Keras' default placement is used (single device, or JAX's
-    `keras.distribution.DataParallel`, which this sets globally)."""
-    if name not in STRATEGIES:
-        raise ValueError(f"Unknown strategy {name!r}; use one of {', '.join(STRATEGIES)}")
-    backend = keras.backend.backend()
-    if backend == "jax":
-        if name not in ("auto", "default", "data_parallel"):
-            raise ValueError(f"--strategy {name} needs the TensorFlow backend; with JAX use data_parallel")
-        devices = keras.distribution.list_devices()
-        if name == "data_parallel" or (name == "auto" and len(devices) > 1):
-            keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
-        return None
-    if name == "data_parallel":
-        raise ValueError("--strategy data_parallel is keras.distribution for the JAX backend; with TensorFlow "
-                         "use mirrored or multi_worker_mirrored")
-    if backend != "tensorflow":
-        raise ValueError(f"--strategy {name} needs the TensorFlow or JAX backend; the backend is {backend}")
-    import tensorflow as tf
-
-    if name == "auto":  # TF_CONFIG names a cluster; several GPUs want mirroring
-        name = ("multi_worker_mirrored" if os.environ.get("TF_CONFIG")
-                else "mirrored" if len(tf.config.list_logical_devices("GPU")) > 1 else "default")
-    return {
-        "default": lambda: None,
-        "mirrored": tf.distribute.MirroredStrategy,
-        "multi_worker_mirrored": _multi_worker_mirrored,
-        "tpu": _tpu_strategy,
-    }[name]()
-
-
-def _worker(strategy):
-    """`None` on the chief (or alone), else a name for this worker. Only the chief
-    writes the run's files; every worker keeps its own training backup."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not resolver.task_type:
-        return None
-    chief = resolver.task_type == "chief" or (
-        resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().jobs)
-    return None if chief else f"{resolver.task_type}{resolver.task_id}"
 
 
 # The output folder -------------------------------------------------------------
@@ -290,7 +211,7 @@ def prepare(config):
     """
     recipe = _normalize_config(config)
     strategy = make_strategy(config.strategy)
-    worker = _worker(strategy)
+    worker = worker_name(strategy)
     resuming = _check_output_dir(config) if worker is None else config.resume
     if config.seed is not None:
         keras.utils.set_random_seed(config.seed)
