@@ -8,6 +8,7 @@ subprocesses) with identical outputs.
 """
 
 import importlib.util
+import json
 import os
 import subprocess
 import sys
@@ -18,12 +19,10 @@ import pytest
 
 import keras_resnet
 
-SPECS = {
+SPECS = {  # and "resnext", the `tiny_resnext` fixture
     "v1": keras_resnet.Spec((1, 1), "bottleneck", width=4, stem="cifar", stem_width=8),  # keras layout: biases
     "v2": keras_resnet.Spec((1, 1), "basic", width=4, stem="cifar", stem_width=4, unit="e"),
     "option_a": keras_resnet.Spec((1, 1), "basic", width=4, stem="cifar", stem_width=4, shortcut="A"),
-    "resnext": keras_resnet.Spec((1, 1), "bottleneck", width=8, groups=4, group_width=2, stem="cifar", stem_width=8,
-                                 layout="torchvision"),
     "wide_dropout": keras_resnet.wide_resnet(10, 1, dropout=0.3).replace(blocks=(1, 1)),
     "imagenet_stem": keras_resnet.Spec((1, 1), "basic", width=4, stem_width=4),
 }
@@ -33,23 +32,28 @@ X = np.random.default_rng(0).uniform(-1, 1, (2, *SHAPE)).astype("float32")
 Y = np.array([1, 3])
 
 
-def _build(kind, **kwargs):
-    return keras_resnet.build(SPECS[kind], input_shape=SHAPE, classes=10, **kwargs)
+@pytest.fixture(scope="module")
+def specs(tiny_resnext):
+    return {**SPECS, "resnext": tiny_resnext}
 
 
-def _trained(kind, seed):
+def _build(spec, **kwargs):
+    return keras_resnet.build(spec, input_shape=SHAPE, classes=10, **kwargs)
+
+
+def _trained(spec, seed):
     """A tiny model after one SGD step, so that BatchNorm statistics are not their defaults."""
     keras.utils.set_random_seed(seed)
-    model = _build(kind)
+    model = _build(spec)
     model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy")
     model.train_on_batch(X, Y)
     return model
 
 
-@pytest.mark.parametrize("kind", list(SPECS))
-def test_build_forward_train_save_load(kind, tmp_path):
+@pytest.mark.parametrize("kind", [*SPECS, "resnext"])
+def test_build_forward_train_save_load(specs, kind, tmp_path):
     keras.utils.set_random_seed(1)
-    model = _build(kind, classifier_activation=None)
+    model = _build(specs[kind], classifier_activation=None)
     kernels = [w for w in model.trainable_weights if w.path.endswith("kernel")]
     before = [keras.ops.convert_to_numpy(w) for w in kernels]
     y = keras.ops.convert_to_numpy(model(X, training=False))
@@ -72,16 +76,19 @@ def test_named_builders_build_everywhere():
 # Weights across backends -----------------------------------------------------------
 
 _WORKER = """
+import json
 import sys
 import numpy as np
 import keras
+import keras_resnet
 sys.path.insert(0, {tests!r})
-from test_backends import MOVED, X, _build, _trained
-for kind in MOVED:
-    model = _build(kind)
+from test_backends import X, _build, _trained
+for kind, fields in json.loads({specs!r}).items():
+    spec = keras_resnet.Spec.from_dict(fields)
+    model = _build(spec)
     model.load_weights({tmp!r} + f"/tensorflow_{{kind}}.weights.h5")
     np.save({tmp!r} + f"/loaded_{{kind}}.npy", model.predict_on_batch(X))
-    model = _trained(kind, seed=7)
+    model = _trained(spec, seed=7)
     model.save_weights({tmp!r} + f"/{{keras.backend.backend()}}_{{kind}}.weights.h5")
     np.save({tmp!r} + f"/{{keras.backend.backend()}}_{{kind}}.npy", model.predict_on_batch(X))
 """
@@ -89,13 +96,14 @@ for kind in MOVED:
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="run once, from the TensorFlow suite")
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_weights_move_between_backends(backend, tmp_path):
+def test_weights_move_between_backends(specs, backend, tmp_path):
     if importlib.util.find_spec(backend) is None:
         pytest.skip(f"{backend} is not installed")
-    ours = {kind: _trained(kind, seed=3) for kind in MOVED}
+    ours = {kind: _trained(specs[kind], seed=3) for kind in MOVED}
     for kind, model in ours.items():
         model.save_weights(tmp_path / f"tensorflow_{kind}.weights.h5")
-    worker = _WORKER.format(tests=os.path.dirname(__file__), tmp=str(tmp_path))
+    moved = json.dumps({kind: specs[kind].to_dict() for kind in MOVED})
+    worker = _WORKER.format(tests=os.path.dirname(__file__), tmp=str(tmp_path), specs=moved)
     env = {**os.environ, "KERAS_BACKEND": backend, "CUDA_VISIBLE_DEVICES": ""}
     subprocess.run([sys.executable, "-c", worker], env=env, check=True, timeout=600)
     for kind, model in ours.items():

@@ -8,13 +8,9 @@ import pytest
 import keras_resnet
 from keras_resnet.tools import benchmark
 
-TINY_RESNEXT = keras_resnet.Spec((1, 1), "bottleneck", width=8, groups=4, group_width=2, stem="cifar", stem_width=8,
-                                 layout="torchvision")
-
-
-def test_run_compares_stock_layers_and_precisions():
+def test_run_compares_stock_layers_and_precisions(tiny_resnext):
     lines = []
-    results = benchmark.run([("tiny", TINY_RESNEXT), "ResNet20"], size=16, batch_size=2, modes=("train",),
+    results = benchmark.run([("tiny", tiny_resnext), "ResNet20"], size=16, batch_size=2, modes=("train",),
                             precisions=("float32", "mixed_bfloat16"), steps=1, rounds=1, baseline="ResNet20", peak=1e9,
                             matmul_size=64, out=lines.append)
     assert [(r["model"], r["precision"], r["mode"]) for r in results] == [
@@ -49,15 +45,15 @@ def test_bad_arguments():
         benchmark.build_times("ResNet20")
 
 
-def test_choose_jit_compile_measures_and_leaves_the_model_alone():
-    model = keras_resnet.build(TINY_RESNEXT, input_shape=(16, 16, 3))
+def test_choose_jit_compile_measures_and_leaves_the_model_alone(tiny_resnext):
+    model = keras_resnet.build(tiny_resnext, input_shape=(16, 16, 3))
     before = [w.copy() for w in model.get_weights()]
     choice, speeds = benchmark.choose_jit_compile(model, batch_size=2, steps=1)
     assert set(speeds) == {False, True} and all(v > 0 for v in speeds.values())
     assert choice == (speeds[True] > speeds[False])
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))
     with pytest.raises(ValueError, match="choose_jit_compile needs a fixed input size"):
-        benchmark.choose_jit_compile(keras_resnet.build(TINY_RESNEXT, include_top=False, pooling="avg"))
+        benchmark.choose_jit_compile(keras_resnet.build(tiny_resnext, include_top=False, pooling="avg"))
 
 
 def test_matmul_flops_is_plausible():

@@ -10,10 +10,6 @@ from keras_resnet import layers as kr_layers
 tf = pytest.importorskip("tensorflow")
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the native path is TensorFlow's")
 
-TINY_RESNEXT = keras_resnet.Spec((1, 1), "bottleneck", width=8, groups=4, group_width=2, stem="cifar", stem_width=8,
-                                 layout="torchvision")
-
-
 @pytest.fixture
 def calls(monkeypatch):
     """Counts the calls of TensorFlow's native grouped convolution."""
@@ -74,18 +70,18 @@ def test_outputs_and_gradients_equal_keras_conv2d(path, calls, strides, padding,
     assert ours.get_config() == {**stock.get_config(), "name": ours.name}
 
 
-def test_resnext_uses_it_for_grouped_convs_only():
-    model = keras_resnet.build(TINY_RESNEXT, input_shape=(16, 16, 3))
+def test_resnext_uses_it_for_grouped_convs_only(tiny_resnext):
+    model = keras_resnet.build(tiny_resnext, input_shape=(16, 16, 3))
     grouped = {l.name for l in model.layers if isinstance(l, kr_layers.Conv2D)}
     assert grouped == {"conv2_block1_2_conv", "conv3_block1_2_conv"}
     assert all(l.groups == 1 for l in model.layers if isinstance(l, keras.layers.Conv2D) and l.name not in grouped)
 
 
-def test_weights_interchangeable_and_training_identical(path, calls, tmp_path):
+def test_weights_interchangeable_and_training_identical(path, calls, tmp_path, tiny_resnext):
     """A model built either way loads the other's weights; one SGD step in graph
     mode gives the same weights."""
-    ours = keras_resnet.build(TINY_RESNEXT, input_shape=(16, 16, 3))
-    stock = keras_resnet.build(TINY_RESNEXT, input_shape=(16, 16, 3))
+    ours = keras_resnet.build(tiny_resnext, input_shape=(16, 16, 3))
+    stock = keras_resnet.build(tiny_resnext, input_shape=(16, 16, 3))
     stock = kr_layers.with_stock_layers(stock)  # fresh random weights, then loaded from `ours` below
     assert not any(isinstance(l, kr_layers.Conv2D) for l in stock.layers)
     x = np.random.default_rng(1).normal(size=(4, 16, 16, 3)).astype("float32")
@@ -102,8 +98,8 @@ def test_weights_interchangeable_and_training_identical(path, calls, tmp_path):
     assert calls if path == "native" else not calls
 
 
-def test_safe_mode_save_and_load(tmp_path):
-    model = keras_resnet.build(TINY_RESNEXT, input_shape=(16, 16, 3))
+def test_safe_mode_save_and_load(tmp_path, tiny_resnext):
+    model = keras_resnet.build(tiny_resnext, input_shape=(16, 16, 3))
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
     assert isinstance(loaded.get_layer("conv2_block1_2_conv"), kr_layers.Conv2D)
@@ -111,8 +107,8 @@ def test_safe_mode_save_and_load(tmp_path):
     np.testing.assert_allclose(loaded.predict_on_batch(x), model.predict_on_batch(x), rtol=1e-6, atol=1e-6)
 
 
-def test_with_stock_layers_swaps_only_the_fast_subclasses():
-    model = keras_resnet.build(TINY_RESNEXT, input_shape=(16, 16, 3))
+def test_with_stock_layers_swaps_only_the_fast_subclasses(tiny_resnext):
+    model = keras_resnet.build(tiny_resnext, input_shape=(16, 16, 3))
     stock = kr_layers.with_stock_layers(model)
     assert [type(layer).__name__ for layer in stock.layers] == [type(layer).__name__ for layer in model.layers]
     assert not any(type(layer).__module__.startswith("keras_resnet") for layer in stock.layers)

@@ -6,13 +6,14 @@ import pytest
 
 import keras_resnet
 
-TINY = {
-    "basic": keras_resnet.Spec((1, 1), "basic", width=4, stem="cifar", stem_width=4),
-    "resnext": keras_resnet.Spec((1, 1), "bottleneck", width=8, groups=4, group_width=2, stem="cifar", stem_width=8,
-                                 layout="torchvision"),
-    "preact": keras_resnet.Spec((1, 1), "basic", width=4, stem="cifar", stem_width=4, unit="e"),
-}
+BASIC = keras_resnet.Spec((1, 1), "basic", width=4, stem="cifar", stem_width=4)
+KINDS = ("basic", "resnext", "preact")
 X = np.random.default_rng(0).normal(size=(2, 16, 16, 3)).astype("float32")
+
+
+@pytest.fixture
+def tiny(tiny_resnext):
+    return {"basic": BASIC, "resnext": tiny_resnext, "preact": BASIC.replace(unit="e")}
 
 
 @pytest.fixture
@@ -34,19 +35,19 @@ def _check(model, policy, reference):
 
 
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
-@pytest.mark.parametrize("kind", list(TINY))
-def test_global_policy_and_dtype_argument(global_policy, policy, kind):
-    fp32 = keras_resnet.build(TINY[kind], input_shape=(16, 16, 3))
+@pytest.mark.parametrize("kind", KINDS)
+def test_global_policy_and_dtype_argument(global_policy, tiny, policy, kind):
+    fp32 = keras_resnet.build(tiny[kind], input_shape=(16, 16, 3))
     reference = fp32.predict_on_batch(X)
-    by_argument = keras_resnet.build(TINY[kind], input_shape=(16, 16, 3), dtype=policy)
+    by_argument = keras_resnet.build(tiny[kind], input_shape=(16, 16, 3), dtype=policy)
     by_argument.set_weights(fp32.get_weights())
     _check(by_argument, policy, reference)
     global_policy(policy)
-    by_global = keras_resnet.build(TINY[kind], input_shape=(16, 16, 3))
+    by_global = keras_resnet.build(tiny[kind], input_shape=(16, 16, 3))
     by_global.set_weights(fp32.get_weights())
     _check(by_global, policy, reference)
     # A per-model dtype overrides the global policy.
-    assert keras_resnet.build(TINY[kind], input_shape=(16, 16, 3), dtype="float32").layers[1].compute_dtype == "float32"
+    assert keras_resnet.build(tiny[kind], input_shape=(16, 16, 3), dtype="float32").layers[1].compute_dtype == "float32"
 
 
 @pytest.mark.parametrize("builder", [keras_resnet.ResNet20, lambda **kw: keras_resnet.WideResNet(10, 1, **kw)])
@@ -56,8 +57,8 @@ def test_builders_take_dtype_and_keep_logits_float32(builder):
     assert model.get_layer("predictions").compute_dtype == "float32" and model.output.dtype == "float32"
 
 
-def test_trains_a_step_in_mixed_bfloat16():
-    model = keras_resnet.build(TINY["resnext"], input_shape=(16, 16, 3), dtype="mixed_bfloat16")
+def test_trains_a_step_in_mixed_bfloat16(tiny_resnext):
+    model = keras_resnet.build(tiny_resnext, input_shape=(16, 16, 3), dtype="mixed_bfloat16")
     before = [w.copy() for w in model.get_weights()]
     model.compile("sgd", "sparse_categorical_crossentropy", jit_compile=False)
     loss = model.train_on_batch(X, np.array([1, 2]))
@@ -68,4 +69,4 @@ def test_trains_a_step_in_mixed_bfloat16():
 @pytest.mark.parametrize("dtype", ["float31", 3])
 def test_bad_dtype(dtype):
     with pytest.raises(ValueError, match=rf"`dtype` must be .*received dtype={dtype!r}"):
-        keras_resnet.build(TINY["basic"], input_shape=(16, 16, 3), dtype=dtype)
+        keras_resnet.build(BASIC, input_shape=(16, 16, 3), dtype=dtype)
