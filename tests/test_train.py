@@ -57,6 +57,8 @@ def test_a_run_writes_everything(tmp_path):
     (["--recipe", "adam"], "Unknown recipe 'adam'"),
     (["--set", "unit=z"], "`unit` must be one of"),
     (["--epochs", "0"], "`--epochs` must be a positive integer; received --epochs=0"),
+    (["--subset", "0"], "`--subset` must be a positive integer; received --subset=0"),
+    (["--dataset", "fashion-mnist"], "Unknown dataset 'fashion-mnist'. Did you mean 'fashion_mnist'?"),
 ])
 def test_clear_errors(args, message, tmp_path, capsys):
     assert train.main([*args, "--output-dir", str(tmp_path / "x")]) == 2

@@ -13,6 +13,16 @@ Datasets (`DATASETS`):
 - `"digits"`: the offline default. scikit-learn's bundled handwritten digits
   (1,797 grey 8x8 images of 0-9, UCI "optdigits"), upsampled to 32x32x1. A small
   demonstration set that needs no download, not a benchmark.
+- `"fashion_mnist"`: Zalando's Fashion-MNIST (Xiao, Rasul, Vollgraf 2017,
+  arXiv:1708.07747): 60,000 training and 10,000 test images of clothes, 28x28
+  grey, 10 balanced classes; a real benchmark that works offline. Read from the
+  four original IDX files where they already are (`data_dir`, then Debian's
+  package `dataset-fashion-mnist` in `/usr/share/datasets/fashion-mnist`, then
+  Keras' dataset cache `~/.keras/datasets/fashion-mnist`), otherwise downloaded
+  as `keras.datasets.fashion_mnist` does. Zero-padded by 2 pixels to 32x32x1:
+  the background is black (0), so padding adds more background and keeps every
+  pixel as it was, while resizing would blur the 28x28 images; the CIFAR
+  networks then see the 8x8 final feature map they were designed for.
 - `"cifar10"`, `"cifar100"`, `"svhn_cropped"`: tensorflow-datasets, 32x32x3.
 - `"imagenet2012"`: tensorflow-datasets from the manually downloaded archives
   (`manual_dir`, default `<data_dir>/downloads/manual`).
@@ -38,9 +48,14 @@ differ from epoch to epoch.
 """
 
 import dataclasses
+import difflib
+import gzip
 import math
 import os
+import struct
+import zlib
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -48,14 +63,26 @@ from keras_resnet.checks import one_of, positive
 
 AUTOTUNE = tf.data.AUTOTUNE
 SMALL_TFDS = ("cifar10", "cifar100", "svhn_cropped")
-DATASETS = ("digits", *SMALL_TFDS, "imagenet2012")
-NO_FLIP = ("digits", "svhn_cropped")  # mirrored digits change meaning
+DATASETS = ("digits", "fashion_mnist", *SMALL_TFDS, "imagenet2012")
+NO_FLIP = ("digits", "svhn_cropped")  # mirrored digits change meaning; mirrored clothes do not
 PAD_MODES = ("constant", "reflect")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 CROP_PADDING = 4
 EVAL_CROP_FRACTION = 0.875  # 224 of 256
 STATS_SAMPLE = 1024  # images that estimate mean/std of a streamed set
 CACHE_LIMIT = 2**30  # bytes of decoded evaluation images kept in memory
+
+# Fashion-MNIST's four files, as keras.datasets.fashion_mnist names and downloads them.
+FASHION_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+FASHION_MNIST_FILES = {  # file: (IDX magic number, examples, image shape)
+    "train-images-idx3-ubyte.gz": (2051, 60_000, (28, 28)),
+    "train-labels-idx1-ubyte.gz": (2049, 60_000, ()),
+    "t10k-images-idx3-ubyte.gz": (2051, 10_000, (28, 28)),
+    "t10k-labels-idx1-ubyte.gz": (2049, 10_000, ()),
+}
+FASHION_MNIST_DEBIAN_DIR = "/usr/share/datasets/fashion-mnist"  # apt-get install dataset-fashion-mnist
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                         "Bag", "Ankle boot")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,7 +129,7 @@ class Data:
 
 
 def load(dataset="digits", batch_size=128, *, validation_split=0.1, seed=None, data_dir=None, augment=True,
-         pad_mode="constant", image_size=224, test_split=0.2, manual_dir=None):
+         pad_mode="constant", image_size=224, test_split=0.2, manual_dir=None, subset=None):
     """Loads a dataset as training, validation and test pipelines.
 
     Args:
@@ -115,7 +142,8 @@ def load(dataset="digits", batch_size=128, *, validation_split=0.1, seed=None, d
             takes them; `0` for none.
         seed: an integer for a reproducible order and augmentation; `None` for
             fresh randomness in every run.
-        data_dir: tensorflow-datasets' data folder (default `~/tensorflow_datasets`).
+        data_dir: tensorflow-datasets' data folder (default `~/tensorflow_datasets`);
+            for `"fashion_mnist"`, the folder that holds its four files.
         augment: whether to augment the training images (the papers' recipe).
         pad_mode: padding before the random crop of 32x32 images: `"constant"`
             (zeros after normalisation, He 2015) or `"reflect"` (Wide ResNet).
@@ -124,28 +152,36 @@ def load(dataset="digits", batch_size=128, *, validation_split=0.1, seed=None, d
             source has no test split (digits, a folder without `test/`): a
             fixed random choice, the same in every run.
         manual_dir: where `imagenet2012`'s archives were downloaded by hand.
+        subset: a number of training examples (before the validation split)
+            to keep, for experiments that must fit a small machine: the same
+            examples in every run, whatever `seed`, with every class as equally
+            represented as the number allows. `None` keeps them all.
 
     Returns:
         A `Data` record.
 
     Raises:
-        ValueError: for an unknown dataset or an invalid argument.
+        ValueError: for an unknown dataset, an invalid argument, or data files
+            that are missing or damaged (the message names the folder and file).
 
     Example:
         >>> data = keras_resnet.data.load("digits", batch_size=64, seed=0)
         >>> data.input_shape, data.num_classes
         ((32, 32, 1), 10)
     """
-    _check(batch_size, validation_split, pad_mode, image_size, test_split)
+    _check(batch_size, validation_split, pad_mode, image_size, test_split, subset)
     if dataset == "digits":
         source = _digits(test_split)
+    elif dataset == "fashion_mnist":
+        source = _fashion_mnist(data_dir)
     elif dataset in SMALL_TFDS or dataset == "imagenet2012":
         source = _tfds(dataset, seed, data_dir, manual_dir)
     elif isinstance(dataset, (str, os.PathLike)) and os.path.isdir(dataset):
         source = _folder(os.fspath(dataset), test_split)
     else:
-        raise ValueError(f"Unknown dataset {dataset!r}; use one of {list(DATASETS)} or the path of a folder "
-                         f"of images with one sub-folder per class.")
+        raise ValueError(unknown_dataset(dataset))
+    if subset is not None:
+        source = _subset(source, subset)
     train, (validation, validation_size) = _split_off(source.train, source.train_size, validation_split)
     test = source.test
     if source.small:  # decoded once, then read from memory in every epoch
@@ -171,9 +207,19 @@ def load(dataset="digits", batch_size=128, *, validation_split=0.1, seed=None, d
     )
 
 
-def _check(batch_size, validation_split, pad_mode, image_size, test_split):
+def unknown_dataset(name):
+    """The message for a dataset that is neither a known name nor a folder, with close names."""
+    close = difflib.get_close_matches(str(name).lower(), DATASETS, n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+    return (f"Unknown dataset {name!r}.{hint} Use one of {', '.join(DATASETS)}, or the path of a folder of "
+            f"images with one sub-folder per class.")
+
+
+def _check(batch_size, validation_split, pad_mode, image_size, test_split, subset):
     positive("batch_size", batch_size)
     positive("image_size", image_size)
+    if subset is not None:
+        positive("subset", subset)
     if not 0 <= validation_split < 1:
         raise ValueError(f"`validation_split` must be in [0, 1); received validation_split={validation_split!r}")
     if not 0 < test_split < 1:
@@ -197,6 +243,7 @@ class _Source:
     class_names: list
     small: bool
     description: str
+    labels: np.ndarray | None = None  # the training labels, where known without reading the images
 
 
 def _digits(test_split):
@@ -211,7 +258,97 @@ def _digits(test_split):
     slices = lambda i: tf.data.Dataset.from_tensor_slices((images[i], labels[i]))
     return _Source("digits", slices(train), len(train), slices(test), len(test), [str(d) for d in range(10)], True,
                    f"scikit-learn handwritten digits (8x8 upsampled to 32x32), a small demonstration set: "
-                   f"{len(train)} training and {len(test)} test images")
+                   f"{len(train)} training and {len(test)} test images", labels=labels[train])
+
+
+def _fashion_mnist(data_dir):
+    """The four IDX files from the first folder that has them, or from Keras' download."""
+    if data_dir is not None:  # the user's folder, or a clear error: never a silent download elsewhere
+        folders = [os.fspath(data_dir)]
+    else:
+        keras_home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))  # as get_file
+        keras_cache = os.path.join(keras_home, "datasets", "fashion-mnist")
+        folders = [FASHION_MNIST_DEBIAN_DIR, keras_cache]
+    folder = next((f for f in folders if all(os.path.exists(os.path.join(f, n)) for n in FASHION_MNIST_FILES)), None)
+    if folder is None and data_dir is not None:
+        missing = [n for n in FASHION_MNIST_FILES if not os.path.exists(os.path.join(folders[0], n))]
+        raise ValueError(f"data_dir {folders[0]!r} does not hold Fashion-MNIST: missing {', '.join(missing)} "
+                         f"(looked for {', '.join(FASHION_MNIST_FILES)} there). Install Debian's "
+                         f"dataset-fashion-mnist, or omit data_dir to download the files into Keras' cache.")
+    if folder is None:  # as keras.datasets.fashion_mnist.load_data downloads them
+        paths = [keras.utils.get_file(n, origin=FASHION_MNIST_URL + n, cache_subdir=os.path.join("datasets", "fashion-mnist"))
+                 for n in FASHION_MNIST_FILES]
+        folder = os.path.dirname(paths[0])
+    arrays = {n: read_idx(os.path.join(folder, n), *expected) for n, expected in FASHION_MNIST_FILES.items()}
+    for name, values in arrays.items():
+        if "labels" in name and values.max() >= len(FASHION_MNIST_CLASSES):
+            raise ValueError(f"{os.path.join(folder, name)} is corrupt: labels must be 0-9; found {int(values.max())}")
+    train_images, train_labels, test_images, test_labels = arrays.values()
+    pad = lambda images: np.pad(images, [(0, 0), (2, 2), (2, 2)])[..., None]  # 28x28 -> 32x32x1, black border
+    slices = lambda images, labels: tf.data.Dataset.from_tensor_slices((pad(images), labels.astype(np.int32)))
+    return _Source("fashion_mnist", slices(train_images, train_labels), len(train_labels),
+                   slices(test_images, test_labels), len(test_labels), list(FASHION_MNIST_CLASSES), True,
+                   f"Fashion-MNIST from {folder} (28x28 zero-padded to 32x32): {len(train_labels)} training and "
+                   f"{len(test_labels)} test images", labels=train_labels)
+
+
+def read_idx(path, magic, count, shape):
+    """A gzipped IDX file (LeCun's MNIST format) as a uint8 array, checked against
+    the magic number, example count and image shape it must have."""
+    try:
+        with gzip.open(path, "rb") as f:
+            content = f.read()
+    except (OSError, EOFError, zlib.error) as e:
+        raise ValueError(f"{path} is not a readable gzip file ({e}); delete it and load again") from e
+    header = 4 * (2 + len(shape))
+    found = struct.unpack(f">{2 + len(shape)}I", content[:header]) if len(content) >= header else ()
+    if found != (magic, count, *shape) or len(content) != header + count * math.prod(shape):
+        raise ValueError(f"{path} is corrupt or not the expected file: expected an IDX file of {count} "
+                         f"{'x'.join(map(str, shape)) or 'label'} entries (magic {magic}), found header {found} "
+                         f"and {len(content)} bytes")
+    return np.frombuffer(content, np.uint8, offset=header).reshape((count, *shape))
+
+
+def _subset(source, n):
+    """The first `n` examples of a fixed, class-balanced choice from the training split."""
+    labels = source.labels
+    if labels is None:  # a tensorflow-datasets set: read its labels once
+        labels = np.fromiter((y for _, y in source.train.as_numpy_iterator()), np.int64, source.train_size)
+    if n > len(labels):
+        raise ValueError(f"`subset` must be at most the {len(labels)} training examples of {source.name}; "
+                         f"received subset={n}")
+    keep = balanced_subset(labels, n)
+    mask = np.zeros(len(labels), bool)
+    mask[keep] = True
+    mask = tf.constant(mask)
+    train = source.train.enumerate().filter(lambda i, _: mask[i]).map(lambda _, example: example)
+    return dataclasses.replace(source, train=train, train_size=n, labels=labels[keep],
+                               description=f"{source.description}; a fixed class-balanced subset of {n} "
+                                           f"training images")
+
+
+def balanced_subset(labels, n):
+    """Sorted indices of `n` examples, as many of each class as possible (differing
+    by at most one where classes are large enough), chosen in a fixed random order."""
+    order = np.random.RandomState(0).permutation(len(labels))
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = dict(zip(classes, np.zeros(len(classes), int)))
+    left = n
+    # Fill classes evenly; a class that runs out leaves its share to the others.
+    available = dict(zip(classes, counts))
+    while left:
+        open_classes = [c for c in classes if quota[c] < available[c]]
+        share, extra = divmod(left, len(open_classes))
+        for i, c in enumerate(open_classes):
+            take = min(share + (i < extra), available[c] - quota[c])
+            quota[c] += take
+            left -= take
+    rank = np.zeros(len(labels), int)
+    seen = dict.fromkeys(classes, 0)
+    for i in order:
+        rank[i] = seen[labels[i]]
+        seen[labels[i]] += 1
+    return np.sort(np.flatnonzero(rank < np.vectorize(quota.get)(labels)))
 
 
 def _hold_out(n, fraction):
@@ -269,7 +406,8 @@ def _folder(path, test_split):
         return ds.map(lambda p, label: (tf.io.read_file(p), label), num_parallel_calls=AUTOTUNE)
 
     return _Source(path, examples(train), len(train), examples(test), len(test), classes, False,
-                   f"image folder {path}: {len(classes)} classes, {len(train)} training and {len(test)} test images")
+                   f"image folder {path}: {len(classes)} classes, {len(train)} training and {len(test)} test images",
+                   labels=np.array([label for _, label in train]))
 
 
 def _split_off(examples, size, fraction):

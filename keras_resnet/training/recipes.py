@@ -6,6 +6,22 @@ schedule, weight decay, batch size, dropout. It turns them into Keras objects
 regularizers) for any number of epochs: the schedule keeps its shape, so a
 10-epoch run decays where a 182-epoch run would, proportionally.
 
+One thing does not scale down: the warm-up. A freshly initialised network is
+unstable at the papers' learning rate 0.1 for its first few hundred steps
+(He 2015 warms ResNet-110 up at 0.01 for 400 iterations because "0.1 is
+slightly too large to start converging"); that instability is counted in steps
+from initialisation, not in fractions of the run. A full-length run recovers
+from it; a 10-epoch run on a small dataset (21 steps an epoch) does not: its
+first epoch at 0.1 sometimes drives the network into a state it leaves only
+after the rate has already been cut (ResNet-20 on the digits ended at 35-39%
+test accuracy in two runs of four). So a run shorter than the paper's warms up
+linearly from `warmup_learning_rate` to `learning_rate` over at least one epoch
+(Goyal et al. 2017's gradual warm-up, arXiv:1706.02677), at most a quarter of
+the run, or over the paper's own warm-up scaled, if longer. At the paper's
+length the schedule is exactly the paper's. The ramp is a staircase of up to
+20 steps of `PiecewiseConstantDecay`, so that a saved model's optimizer is
+Keras' own and loads without this package.
+
     recipe = keras_resnet.recipes.get("he2015")
     data = keras_resnet.data.load("cifar10", recipe.batch_size, pad_mode=recipe.pad_mode)
     model = recipe.compile(keras_resnet.build("ResNet56"), data.steps_per_epoch, epochs=20)
@@ -22,6 +38,8 @@ import dataclasses
 
 import keras
 
+WARMUP_LEVELS = 20  # steps of the staircase that approximates a linear warm-up
+
 
 @dataclasses.dataclass(frozen=True)
 class Recipe:
@@ -34,6 +52,8 @@ class Recipe:
             (iterations or epochs): the run's length, where the learning rate
             is multiplied by `decay`, and how long the warm-up at
             `warmup_learning_rate` lasts. Scaled to any epoch count.
+        short_run_warmup: the shortest warm-up, in epochs, of a run shorter
+            than the paper's (see the module docstring).
         learning_rate, decay: the base learning rate and its step factor.
         weight_decay: the papers' weight decay `wd` (gradient `+ wd * w`), put on
             every conv and dense kernel as `L2(wd / 2)` (loss `+ wd/2 * |w|^2`
@@ -58,29 +78,51 @@ class Recipe:
     batch_size: int = 128
     warmup: int = 0
     warmup_learning_rate: float = 0.01
+    short_run_warmup: float = 1.0
     dropout: float | None = None
     pad_mode: str = "constant"
     expected: dict = dataclasses.field(default_factory=dict)
 
-    def boundaries(self, steps):
-        """Steps at which the learning rate changes, for a run of `steps` steps."""
-        scale = steps / self.length
-        points = ([self.warmup] if self.warmup else []) + list(self.milestones)
-        # PiecewiseConstantDecay switches *after* a boundary step; steps count from 0.
-        return [max(round(p * scale), 1) - 1 for p in points]
+    def warmup_steps(self, steps_per_epoch, epochs=None):
+        """How many steps the warm-up lasts in a run of `epochs` epochs: the
+        paper's warm-up scaled with the run, and, in a run shorter than the
+        paper's, at least `short_run_warmup` epochs and at most a quarter of the run."""
+        epochs = epochs or self.epochs
+        steps = steps_per_epoch * epochs
+        paper = round(self.warmup * steps / self.length)
+        if epochs >= self.epochs:
+            return paper
+        return max(paper, min(round(self.short_run_warmup * steps_per_epoch), steps // 4))
 
     def schedule(self, steps_per_epoch, epochs=None):
-        """The learning rate per step, as a `keras.optimizers.schedules.PiecewiseConstantDecay`.
+        """The learning rate per step, as a `keras.optimizers.schedules.PiecewiseConstantDecay`:
+        the warm-up (constant at the paper's length, a linear staircase in a
+        shorter run), then `learning_rate`, multiplied by `decay` at each milestone.
 
         Args:
             steps_per_epoch: optimizer steps in one epoch.
             epochs: length of the run; default the paper's `epochs`.
         """
-        steps = steps_per_epoch * (epochs or self.epochs)
-        values = [self.learning_rate * self.decay**i for i in range(len(self.milestones) + 1)]
-        if self.warmup:
-            values.insert(0, self.warmup_learning_rate)
-        return keras.optimizers.schedules.PiecewiseConstantDecay(self.boundaries(steps), values)
+        epochs = epochs or self.epochs
+        steps = steps_per_epoch * epochs
+        warmup = self.warmup_steps(steps_per_epoch, epochs)
+        if epochs >= self.epochs:  # the paper's constant warm-up, if it has one
+            levels = 1 if warmup else 0
+        else:
+            levels = min(warmup, WARMUP_LEVELS)
+        # Level i of the warm-up runs until step warmup * (i + 1) / levels.
+        ramp = [self.warmup_learning_rate + (self.learning_rate - self.warmup_learning_rate) * i / levels
+                for i in range(levels)] if levels > 1 else [self.warmup_learning_rate] * levels
+        points = [round(warmup * (i + 1) / levels) for i in range(levels)]
+        milestones = [max(round(m * steps / self.length), 1) for m in self.milestones]
+        values = ramp + [self.learning_rate * self.decay**i for i in range(len(milestones) + 1)]
+        # PiecewiseConstantDecay switches *after* a boundary step, counting from 0; a milestone
+        # never falls inside the warm-up.
+        boundaries, last = [], 0
+        for point in points + milestones:
+            last = max(point, last + 1)
+            boundaries.append(last - 1)
+        return keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
 
     def optimizer(self, steps_per_epoch, epochs=None):
         """`keras.optimizers.SGD` with the recipe's momentum and schedule."""

@@ -47,7 +47,7 @@ from keras_resnet.training.run_folder import claim, numbered_folder, read_csv, s
 
 # Settings that define a run: resuming with any of them changed would train another model.
 IDENTITY = ("model", "changes", "dataset", "recipe", "epochs", "batch_size", "validation_split", "seed",
-            "mixed_precision", "steps_per_epoch")
+            "mixed_precision", "steps_per_epoch", "subset")
 
 
 @dataclasses.dataclass
@@ -67,6 +67,7 @@ class Config:
     validation_split: float = 0.1
     seed: int | None = None
     data_dir: str | None = None
+    subset: int | None = None
     steps_per_epoch: int | None = None
     verbose: int = 1
 
@@ -94,11 +95,10 @@ def _normalize_config(config):
         spec.replace(**config.changes)  # raises on an unknown field or value
     recipe = recipes_lib.get(config.recipe)
     if config.dataset not in data_lib.DATASETS and not os.path.isdir(config.dataset):
-        raise ValueError(f"Unknown dataset {config.dataset!r}; use one of {list(data_lib.DATASETS)} or the path "
-                         f"of a folder of images with one sub-folder per class")
+        raise ValueError(data_lib.unknown_dataset(config.dataset))
     config.epochs = recipe.epochs if config.epochs is None else config.epochs
     config.batch_size = recipe.batch_size if config.batch_size is None else config.batch_size
-    for name in ("epochs", "batch_size", "steps_per_epoch"):
+    for name in ("epochs", "batch_size", "steps_per_epoch", "subset"):
         if getattr(config, name) is not None:
             positive(f"--{name.replace('_', '-')}", getattr(config, name))
     if config.output_dir is None:
@@ -218,7 +218,8 @@ def prepare(config):
     if config.mixed_precision:
         keras.mixed_precision.set_dtype_policy("mixed_float16" if _accelerated() else "mixed_bfloat16")
     data = data_lib.load(config.dataset, config.batch_size, validation_split=config.validation_split,
-                         seed=config.seed, data_dir=config.data_dir, pad_mode=recipe.pad_mode)
+                         seed=config.seed, data_dir=config.data_dir, pad_mode=recipe.pad_mode,
+                         subset=config.subset)
     with strategy.scope() if strategy else contextlib.nullcontext():
         model = _build_model(config, recipe, data)
     if worker is None and not resuming:
@@ -301,7 +302,10 @@ def parser():
                         "data_parallel on several JAX devices")
     p.add_argument("--validation-split", type=float, default=Config.validation_split)
     p.add_argument("--seed", type=int, help="for a reproducible run")
-    p.add_argument("--data-dir", help="tensorflow-datasets' data folder")
+    p.add_argument("--data-dir", help="tensorflow-datasets' data folder; for fashion_mnist, the folder of its four "
+                                      "files (default: Debian's, then Keras' cache, else a download)")
+    p.add_argument("--subset", type=int, help="train on this many examples: a fixed, class-balanced part of the "
+                                              "training split, for small machines")
     p.add_argument("--steps-per-epoch", type=int, help="cap on steps per epoch, for quick trials")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="1: progress bars, 2: a line per epoch")
     return p

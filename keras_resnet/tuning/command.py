@@ -182,6 +182,8 @@ def parser():
     p.add_argument("--tolerance", type=float, default=0.1,
                    help="largest allowed |params/budget - 1| (default 0.1; widths are whole channels)")
     p.add_argument("--dataset", default="digits", help="a dataset of keras_resnet.data.load (default: digits, offline)")
+    p.add_argument("--data-dir", default=None, help="where the dataset's files are (see keras-resnet-train --help)")
+    p.add_argument("--subset", type=int, default=None, help="a fixed, class-balanced number of training examples")
     p.add_argument("--recipe", choices=tuple(recipes.RECIPES), default="wrn",
                    help="training recipe of keras_resnet.recipes, scaled to --epochs (default: Wide ResNet's)")
     p.add_argument("--batch-size", type=int, default=128)
@@ -205,7 +207,7 @@ def parser():
 
 
 def _check(args):
-    for name in ("epochs", "batch_size", "executions_per_trial", "max_trials", "steps_per_epoch"):
+    for name in ("epochs", "batch_size", "executions_per_trial", "max_trials", "steps_per_epoch", "subset"):
         if getattr(args, name) is not None:
             positive(f"--{name.replace('_', '-')}", getattr(args, name))
     if args.workers < 0:
@@ -243,7 +245,8 @@ def main(argv=None):
         from keras_resnet.training import data as data_module
 
         recipe = recipes.get(args.recipe)
-        data = data_module.load(args.dataset, args.batch_size, seed=args.seed, pad_mode=recipe.pad_mode)
+        data = data_module.load(args.dataset, args.batch_size, seed=args.seed, pad_mode=recipe.pad_mode,
+                                data_dir=args.data_dir, subset=args.subset)
         steps = data.steps_per_epoch
         if args.steps_per_epoch and args.steps_per_epoch < steps:
             steps = args.steps_per_epoch
@@ -254,7 +257,7 @@ def main(argv=None):
                                       epochs=args.epochs,
                                       jit_compile={"on": True, "off": False}.get(args.jit_compile, "auto"))
         study = {k: getattr(args, k) for k in ("budgets", "depths", "cardinalities", "dropouts", "tolerance",
-                                               "dataset", "recipe", "batch_size", "epochs", "steps_per_epoch",
+                                               "dataset", "subset", "recipe", "batch_size", "epochs", "steps_per_epoch",
                                                "tuner", "max_trials", "executions_per_trial", "seed")}
         open_study(args.output_dir, study)
     except ValueError as e:
