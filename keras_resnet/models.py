@@ -63,6 +63,8 @@ def _block(ops, x, spec, channels, inner, out, stride, name):
                      kernel > 1 and (s > 1 or spec.slim))  # explicit pads are symmetric, as in torch
         y = _activations(ops, y, acts, f"{name}_{i + 1}")
 
+    if shortcut is not None and spec.shortcut_scale != 1:
+        shortcut = ops.scale(shortcut, spec.shortcut_scale, f"{name}_0_scale")
     merge = f"{name}_add" if post else f"{name}_out"
     y = ops.add(shortcut, y, merge) if shortcut is not None else ops.identity(y, merge)
     return _activations(ops, y, post, f"{name}_add", last_name=f"{name}_out")
@@ -146,8 +148,13 @@ class _Layers:
     def add(self, a, b, name):
         return keras.layers.Add(name=name, dtype=self.dtype)([a, b])
 
+    def scale(self, x, factor, name):
+        return keras.layers.Rescaling(factor, name=name, dtype=self.dtype)(x)
+
     def identity(self, x, name):
-        return keras.layers.Identity(name=name, dtype=self.dtype)(x)
+        # Identity has no get_config of its own: Keras' automatic one takes the policy's
+        # name, not a DTypePolicy object (which it cannot serialize).
+        return keras.layers.Identity(name=name, dtype=self.dtype.name)(x)
 
     def pool(self, x, kind, name):
         layer = keras.layers.GlobalAveragePooling2D if kind == "avg" else keras.layers.GlobalMaxPooling2D
@@ -215,7 +222,7 @@ class _Counter:
     def relu(self, x, *_):
         return x
 
-    dropout = identity = relu
+    dropout = identity = scale = relu
 
     def maxpool(self, x, size, stride, prefix, pad):
         return (*self._resize(x[:-1], size, stride, pad), x[-1])

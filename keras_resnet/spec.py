@@ -55,6 +55,9 @@ class Spec:
             `"none"` removes shortcuts (the plain networks). Where only the
             resolution changes, A and B subsample.
         dropout: dropout rate before the last conv of each block (Wide ResNet).
+        shortcut_scale: a constant the shortcut is multiplied by before the
+            addition (He 2016 s3.1, Table 1: 0.5 hurts optimisation); 1 is the
+            identity. Parameter-free: counts and MACs do not change.
         layout: `"keras"` reproduces keras.applications (v1: stride on the first
             1x1, bias on every conv, BN epsilon 1.001e-5; pre-activation: TF-slim's
             stride in the *last* block of a stage with a subsampling shortcut, bias
@@ -75,6 +78,7 @@ class Spec:
     shortcut: str = "B"
     dropout: float = 0.0
     layout: str = "keras"
+    shortcut_scale: float = 1.0
 
     def __post_init__(self):
         blocks = self.blocks
@@ -97,6 +101,10 @@ class Spec:
             positive("group_width", self.group_width)
         if not 0 <= self.dropout < 1:
             raise ValueError(f"`dropout` must be in [0, 1); received dropout={self.dropout!r}")
+        positive("shortcut_scale", self.shortcut_scale, (int, float))
+        if self.shortcut == "none" and self.shortcut_scale != 1:
+            raise ValueError(f"A plain network (shortcut='none') has no shortcut to scale; received "
+                             f"shortcut_scale={self.shortcut_scale!r}")
         inner = self.inner_width
         if inner % self.groups:
             raise ValueError(

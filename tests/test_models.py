@@ -135,6 +135,28 @@ def test_units_and_shortcuts(unit, shortcut, block):
     assert out.shape == (2, 10) and np.all(np.isfinite(out))
 
 
+@pytest.mark.parametrize("shortcut", ["A", "B", "C"])
+@pytest.mark.parametrize("unit", "ae")
+def test_shortcut_scale_multiplies_every_shortcut(unit, shortcut):
+    """He 2016 s3.1: h(x) = 0.5 x. Same parameters; the sum is branch + 0.5 x shortcut."""
+    spec = SMALL.replace(unit=unit, shortcut=shortcut)
+    scaled = kr.build(spec.replace(shortcut_scale=0.5), input_shape=(16, 16, 3))
+    plain = kr.build(spec, input_shape=(16, 16, 3))
+    assert scaled.count_params() == plain.count_params() == kr.complexity(spec.replace(shortcut_scale=0.5),
+                                                                          input_shape=(16, 16, 3)).params
+    assert kr.complexity(spec.replace(shortcut_scale=0.5), input_shape=(16, 16, 3)).macs == kr.complexity(
+        spec, input_shape=(16, 16, 3)).macs
+    scales = [layer for layer in scaled.layers if layer.name.endswith("_0_scale")]
+    assert len(scales) == 3 and all(isinstance(layer, keras.layers.Rescaling) for layer in scales)
+    block = "conv3_block1"
+    add = scaled.get_layer(f"{block}_add" if unit == "a" else f"{block}_out")
+    parts = keras.Model(scaled.input, [scaled.get_layer(f"{block}_0_scale").input, add.input[1], add.output])
+    shortcut, branch, total = parts.predict(images(2, 16), verbose=0)
+    np.testing.assert_allclose(total, branch + 0.5 * shortcut, rtol=1e-5, atol=1e-5)
+    assert kr.build(spec.replace(shortcut_scale=0.5), input_shape=(16, 16, 3)).get_layer(
+        f"{block}_0_scale").get_config()["scale"] == 0.5
+
+
 def test_unit_orders_follow_he2016_fig4():
     def order(unit):
         m = kr.build(SMALL.replace(blocks=(1,), unit=unit), input_shape=(8, 8, 3))
@@ -202,6 +224,14 @@ def test_input_tensor_and_defaults():
     assert kr.ResNet18().input_shape == (None, 224, 224, 3)
     logits = kr.ResNet20(classifier_activation=None)
     assert logits.get_layer("predictions").activation.__name__ == "linear"
+
+
+def test_plain_network_saves_and_loads(tmp_path):
+    model = kr.build(SMALL.replace(shortcut="none"), input_shape=(16, 16, 3))
+    model.save(tmp_path / "plain.keras")
+    loaded = keras.saving.load_model(tmp_path / "plain.keras", safe_mode=True)
+    np.testing.assert_allclose(loaded.predict(images(2, 16), verbose=0), model.predict(images(2, 16), verbose=0),
+                               rtol=1e-6, atol=1e-6)
 
 
 def test_plain_network_by_override():

@@ -140,6 +140,9 @@ def test_depth_outside_family_rule(family, bad, rule):
     (dict(stem="mnist"), r"`stem` must be one of"),
     (dict(layout="timm"), r"`layout` must be one of \['keras', 'torchvision'\]"),
     (dict(dropout=1.0), r"`dropout` must be in \[0, 1\); received dropout=1.0"),
+    (dict(shortcut_scale=0), r"`shortcut_scale` must be a positive number; received shortcut_scale=0"),
+    (dict(shortcut_scale="0.5"), r"received shortcut_scale='0.5'"),
+    (dict(shortcut="none", shortcut_scale=0.5), r"no shortcut to scale; received shortcut_scale=0.5"),
     (dict(groups=3), r"must be divisible by groups; received groups=3"),
     (dict(block="basic", groups=2, width=64, stem_width=3), r"stem_width must be divisible by groups"),
 ])

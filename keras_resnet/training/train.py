@@ -250,6 +250,7 @@ def run(config, model, data, worker=None):
 
     result = {"model": config.model, "dataset": data.name, "recipe": config.recipe, "epochs": config.epochs,
               "train_seconds_this_session": round(time.time() - start, 1), "params": model.count_params(),
+              "input_shape": list(data.input_shape), "classes": data.num_classes,
               **_evaluate(model, data.test, config.verbose)}
     if worker is None:
         if os.path.exists(os.path.join(folder, "best.keras")):

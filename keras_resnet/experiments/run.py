@@ -1,0 +1,117 @@
+"""Running an experiment: every network with every seed, through the training
+command's own code, one resumable run folder each, a CSV row per run."""
+
+import json
+import os
+import re
+import time
+
+from keras_resnet.checks import positive
+from keras_resnet.models import complexity
+from keras_resnet.training import data as data_lib
+from keras_resnet.training import recipes as recipes_lib
+from keras_resnet.training import run_folder
+from keras_resnet.training.train import Config, read_log, train
+
+from keras_resnet.experiments.statistics import MIN_SEEDS
+
+COLUMNS = ("experiment", "network", "model", "changes", "seed", "dataset", "subset", "epochs", "recipe",
+           "train_error", "val_error", "test_error", "params", "macs", "epoch_seconds", "wall_seconds",
+           "train_curve", "val_curve")
+SETTINGS_FILE = "experiment.json"
+ROW_FILE = "row.json"  # a finished run's row, kept in its folder
+
+
+def settings(experiment, *, dataset="fashion_mnist", seeds=3, epochs=None, subset=None, batch_size=None,
+             recipe=None, data_dir=None):
+    """The experiment's settings with its defaults filled in, checked before any training.
+
+    Raises:
+        ValueError: for fewer than two seeds, a non-positive count, an unknown
+            dataset or recipe.
+    """
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        positive("seeds", seeds)
+        seeds = list(range(seeds))
+    seeds = list(seeds)
+    if len(seeds) < MIN_SEEDS or len(set(seeds)) != len(seeds):
+        raise ValueError(f"`seeds` must give at least {MIN_SEEDS} different seeds (one run gives no confidence "
+                         f"interval, so no verdict); received seeds={seeds!r}")
+    defaults = experiment.defaults
+    s = dict(experiment=experiment.name, dataset=dataset, seeds=seeds,
+             epochs=defaults.get("epochs") if epochs is None else epochs,
+             subset=defaults.get("subset") if subset is None else subset,
+             recipe=recipe or defaults.get("recipe", "he2015"), data_dir=data_dir)
+    recipe_obj = recipes_lib.get(s["recipe"])
+    s["batch_size"] = batch_size or recipe_obj.batch_size
+    for field in ("epochs", "batch_size"):
+        positive(field, s[field])
+    if s["subset"] is not None:
+        positive("subset", s["subset"])
+    if dataset not in data_lib.DATASETS and not os.path.isdir(str(dataset)):
+        raise ValueError(data_lib.unknown_dataset(dataset))
+    return s
+
+
+def _slug(label):
+    return re.sub(r"[^A-Za-z0-9.]+", "_", label).strip("_")
+
+
+def _row(experiment, network, s, seed, folder, evaluation, wall_seconds, epochs_this_session):
+    log = read_log(folder)
+    spec = network.spec
+    counts = complexity(spec, input_shape=evaluation["input_shape"], classes=evaluation["classes"])
+    fit_seconds = evaluation.get("train_seconds_this_session")
+    return {
+        "experiment": experiment.name, "network": network.label, "model": network.model,
+        "changes": json.dumps(network.changes, sort_keys=True), "seed": seed, "dataset": s["dataset"],
+        "subset": s["subset"], "epochs": s["epochs"], "recipe": s["recipe"],
+        "train_error": round(100 * (1 - log[-1]["accuracy"]), 3),
+        "val_error": round(100 * (1 - log[-1]["val_accuracy"]), 3) if "val_accuracy" in log[-1] else "",
+        "test_error": round(100 * (1 - evaluation["test_accuracy"]), 3),
+        "params": counts.trainable_params, "macs": counts.macs,
+        # Only a run trained in one go times its epochs; a resumed one leaves the cell empty.
+        "epoch_seconds": round(fit_seconds / epochs_this_session, 2)
+        if fit_seconds and epochs_this_session == s["epochs"] else "",
+        "wall_seconds": round(wall_seconds, 1),
+        "train_curve": json.dumps([round(100 * (1 - r["accuracy"]), 3) for r in log]),
+        "val_curve": json.dumps([round(100 * (1 - r["val_accuracy"]), 3) for r in log if "val_accuracy" in r]),
+    }
+
+
+def run(experiment, output_dir, s, *, verbose=0, on_row=None):
+    """Trains what is not trained yet and returns every run's row.
+
+    Seed by seed, every network: after each seed the finished runs already form
+    paired comparisons. A run's folder is `output_dir/runs/NETWORK/seedK`; a
+    finished run is read back, an interrupted one continues from its last
+    finished epoch (the training command's `--resume`).
+    """
+    resuming = run_folder.claim(output_dir, SETTINGS_FILE, s, resume=True, what="experiment")
+    if not resuming:
+        run_folder.start(output_dir, SETTINGS_FILE, s)
+    rows = []
+    for seed in s["seeds"]:
+        for network in experiment.networks:
+            folder = os.path.join(output_dir, "runs", _slug(network.label), f"seed{seed}")
+            row_file = os.path.join(folder, ROW_FILE)
+            if os.path.exists(row_file):
+                rows.append(run_folder.read_json(row_file))
+                continue
+            before = len(read_log(folder)) if os.path.exists(os.path.join(folder, "run.json")) else 0
+            config = Config(model=network.model, changes=dict(network.changes), dataset=s["dataset"],
+                            recipe=s["recipe"], epochs=s["epochs"], batch_size=s["batch_size"], output_dir=folder,
+                            resume=before > 0 or os.path.exists(os.path.join(folder, "run.json")), seed=seed,
+                            data_dir=s["data_dir"], subset=s["subset"], verbose=verbose)
+            start = time.time()
+            evaluation = train(config)
+            import keras
+
+            keras.utils.clear_session(free_memory=True)
+            row = _row(experiment, network, s, seed, folder, evaluation, time.time() - start,
+                       len(read_log(folder)) - before)
+            run_folder.write_json(row_file, row)
+            rows.append(row)
+            if on_row:
+                on_row(rows)
+    return rows
