@@ -21,8 +21,8 @@ def parser():
     p.add_argument("--dataset", default="fashion_mnist", help="fashion_mnist (offline), cifar10 (the papers'), ...")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1, every network with each (at least 2)")
     p.add_argument("--epochs", type=int, help="default: the experiment's (python -m keras_resnet.experiments --help)")
-    p.add_argument("--subset", type=int, help="training images (a fixed class-balanced part); default: the "
-                                              "experiment's")
+    p.add_argument("--subset", type=int, help="training images (a fixed class-balanced part; 0: all); default: "
+                                              "the experiment's")
     p.add_argument("--batch-size", type=int, help="default: the recipe's")
     p.add_argument("--data-dir", help="where the dataset's files are")
     p.add_argument("--output-dir", help="default runs/experiments/NAME; running again continues it")
@@ -42,19 +42,10 @@ def main(argv=None):
     except ValueError as e:
         return command_error(PROG, e)
     command = " ".join([PROG, *map(shlex.quote, argv)])
-
-    def write(rows):
-        run_folder.write_csv(os.path.join(output_dir, "results.csv"), rows, run_lib.COLUMNS)
-        wall = sum(float(r["wall_seconds"]) for r in rows)
-        text = report_lib.report(experiment, rows, s, command, wall)
-        run_folder.atomic_write(os.path.join(output_dir, "report.md"), lambda f: f.write(text))
-        report_lib.figure(experiment, rows, os.path.join(output_dir, f"{experiment.name}.png"))
-
+    write = lambda rows: report_lib.write_outputs(experiment, rows, s, output_dir, command, run_lib.COLUMNS)
     rows = run_lib.run(experiment, output_dir, s, verbose=args.verbose, on_row=write)
     write(rows)
-    for claim, est in report_lib.verdicts(experiment, rows):
-        print(f"{est.verdict if est else 'none yet':>13}: {claim.statement}"
-              + (f" ({est.mean:+.2f} [{est.low:+.2f}, {est.high:+.2f}])" if est else ""))
+    print(report_lib.summary(experiment, rows))
     print(f"Report: {os.path.join(output_dir, 'report.md')}")
     return 0
 

@@ -1,10 +1,12 @@
 """An experiment's report and figure: pure functions of its result rows."""
 
 import json
+import os
 import platform
 import statistics as stats
 
 from keras_resnet.experiments.statistics import MIN_SEEDS, RULE, contrast, estimate
+from keras_resnet.training import run_folder
 
 METRICS = {"train_error": "training error (%)", "test_error": "test error (%)",
            "epoch_seconds": "seconds per epoch"}
@@ -119,3 +121,19 @@ def figure(experiment, rows, path):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def write_outputs(experiment, rows, settings, output_dir, command, columns):
+    """Writes `results.csv`, `report.md` and `NAME.png` into `output_dir`, each atomically."""
+    run_folder.write_csv(os.path.join(output_dir, "results.csv"), rows, columns)
+    wall = sum(float(r["wall_seconds"]) for r in rows)
+    text = report(experiment, rows, settings, command, wall)
+    run_folder.atomic_write(os.path.join(output_dir, "report.md"), lambda f: f.write(text))
+    figure(experiment, rows, os.path.join(output_dir, f"{experiment.name}.png"))
+
+
+def summary(experiment, rows):
+    """One line per claim: the verdict, the claim, the difference and its interval."""
+    return "\n".join(f"{est.verdict if est else 'none yet':>13}: {claim.statement}"
+                     + (f" ({est.mean:+.2f} [{est.low:+.2f}, {est.high:+.2f}])" if est else "")
+                     for claim, est in verdicts(experiment, rows))

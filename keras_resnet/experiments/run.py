@@ -26,6 +26,8 @@ def settings(experiment, *, dataset="fashion_mnist", seeds=3, epochs=None, subse
              recipe=None, data_dir=None):
     """The experiment's settings with its defaults filled in, checked before any training.
 
+    `subset=None` takes the experiment's default, `0` every training image.
+
     Raises:
         ValueError: for fewer than two seeds, a non-positive count, an unknown
             dataset or recipe.
@@ -40,14 +42,14 @@ def settings(experiment, *, dataset="fashion_mnist", seeds=3, epochs=None, subse
     defaults = experiment.defaults
     s = dict(experiment=experiment.name, dataset=dataset, seeds=seeds,
              epochs=defaults.get("epochs") if epochs is None else epochs,
-             subset=defaults.get("subset") if subset is None else subset,
+             subset=defaults.get("subset") if subset is None else (subset or None),  # 0: every image
              recipe=recipe or defaults.get("recipe", "he2015"), data_dir=data_dir)
     recipe_obj = recipes_lib.get(s["recipe"])
     s["batch_size"] = batch_size or recipe_obj.batch_size
     for field in ("epochs", "batch_size"):
         positive(field, s[field])
-    if s["subset"] is not None:
-        positive("subset", s["subset"])
+    if subset:
+        positive("subset", subset)
     if dataset not in data_lib.DATASETS and not os.path.isdir(str(dataset)):
         raise ValueError(data_lib.unknown_dataset(dataset))
     return s
