@@ -94,6 +94,7 @@ for kind, fields in json.loads({specs!r}).items():
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="run once, from the TensorFlow suite")
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_weights_move_between_backends(specs, backend, tmp_path):

@@ -8,6 +8,7 @@ import pytest
 import keras_resnet
 from keras_resnet.tools import benchmark
 
+@pytest.mark.slow
 def test_run_compares_stock_layers_and_precisions(tiny_resnext):
     lines = []
     results = benchmark.run([("tiny", tiny_resnext), "ResNet20"], size=16, batch_size=2, modes=("train",),
@@ -25,6 +26,7 @@ def test_run_compares_stock_layers_and_precisions(tiny_resnext):
     assert tiny_bf16.count("x |") == 3  # vs stock, vs float32, vs baseline
 
 
+@pytest.mark.slow
 def test_cli_with_keras_applications_torchvision_and_build_time(capsys):
     benchmark.main(["--models", "ResNet50", "--size", "32", "--batch", "1", "--steps", "1", "--rounds", "1",
                     "--modes", "infer", "--build-time", "ResNet50", "--build-repeats", "1", "--peak-gflops", "100"])
@@ -60,8 +62,22 @@ def test_matmul_flops_is_plausible():
     assert 1e6 < benchmark.matmul_flops(128, repeats=1) < 1e14
 
 
-def test_detect_peak_is_plausible():
+CPUINFO = "processor\t: 0\ncpu MHz\t\t: 2500.000\nflags\t\t: fpu sse2 avx2 fma avx512f\n\n"
+
+
+def test_detect_peak_counts_cores_clock_and_vector_width():
+    assert benchmark.detect_peak(CPUINFO, cpus=2) == 2 * 2500e6 * 64  # AVX-512
+    assert benchmark.detect_peak(CPUINFO.replace(" avx512f", ""), cpus=2) == 2 * 2500e6 * 32  # AVX2 + FMA
+    assert benchmark.detect_peak(CPUINFO.replace(" fma avx512f", ""), cpus=1) == 2500e6 * 16
+    assert benchmark.detect_peak(CPUINFO.replace("cpu MHz", "bogomips"), cpus=2) is None  # no clock: unknown
+    with open("/proc/cpuinfo") as f:
+        here = f.read()
     peak = benchmark.detect_peak()
-    assert peak is None or 1e9 < peak < 1e14
+    assert (peak is None) == ("cpu MHz" not in here)
+    if peak is not None:
+        assert 1e9 < peak < 1e14
+
+
+def test_torchvision_names_of_the_rows():
     assert benchmark.TORCHVISION_NAMES["WideResNet50_2"] == "wide_resnet50_2"
     assert benchmark.TORCHVISION_NAMES["ResNeXt50_32x4d"] == "resnext50_32x4d"

@@ -92,6 +92,7 @@ def test_never_writes_over_another_run(tmp_path, capsys):
     assert os.listdir(previous) == ["run.json"]
 
 
+@pytest.mark.slow
 def test_resume_after_kill(tmp_path):
     """Kill a real run mid-epoch; the resumed run neither loses nor repeats an epoch."""
     out = tmp_path / "run"
@@ -150,6 +151,7 @@ WORKER = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_two_multi_worker_mirrored_workers_train_one_model(tmp_path):
     """Two workers on 127.0.0.1, each with its own seed (data order, augmentation,
     initialisation): the strategy keeps their trainable weights identical. (BatchNorm's

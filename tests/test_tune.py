@@ -188,6 +188,7 @@ def test_command_errors_before_training(tmp_path, capsys, exit_status, args, mes
     assert not out.exists()  # nothing trained, nothing written
 
 
+@pytest.mark.slow
 def test_distributed_chief_and_two_workers(tmp_path):
     out = str(tmp_path / "study")
     three = [TINY[0], "20k,30k,40k", TINY[2], "10", *TINY[4:]]  # 3 trials
@@ -204,6 +205,7 @@ def test_distributed_chief_and_two_workers(tmp_path):
     assert os.path.exists(os.path.join(out, "tuner", "chief.json"))
 
 
+@pytest.mark.slow
 def test_grid_search_end_to_end_resumes_after_a_kill(tmp_path):
     out = str(tmp_path / "study")
     process = _run([*TINY, "--output-dir", out])

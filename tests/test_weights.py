@@ -163,7 +163,6 @@ def test_preprocessing_matches_the_weights():
                                keras.applications.resnet_v2.preprocess_input(x.copy()))
     torchvision = (x / 255 - [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225]  # transforms.Normalize
     np.testing.assert_allclose(keras_resnet.WideResNet50_2.preprocess_input(x.copy()), torchvision, atol=1e-6)
-    assert keras_resnet.ResNet50.decode_predictions is keras_resnet.decode_predictions
 
 
 def test_frozen_backbone_keeps_bn_statistics_and_trains_the_head():

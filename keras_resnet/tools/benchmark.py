@@ -41,7 +41,7 @@ PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 FLOPS_PER_MAC = {"train": 6, "infer": 2}
 
 
-def detect_peak():
+def detect_peak(cpuinfo=None, cpus=None):
     """Nominal fp32 peak FLOP/s of this CPU: cores x clock x FLOP per cycle (64
     with AVX-512, 32 with AVX2 and FMA, else 16: two FMA units per core).
 
@@ -49,20 +49,26 @@ def detect_peak():
     FLOP per cycle) at a boost clock /proc/cpuinfo does not show. The
     benchmark therefore also measures `matmul_flops` in the same run.
 
+    Args:
+        cpuinfo: the text of /proc/cpuinfo; default: read it.
+        cpus: the CPUs counted; default: those this process may run on.
+
     Returns:
         FLOP/s, or `None` where /proc/cpuinfo cannot tell.
     """
-    try:
-        with open("/proc/cpuinfo") as f:
-            info = f.read()
-    except OSError:
-        return None
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            return None
+    info = cpuinfo
     mhz = [float(line.split(":")[1]) for line in info.splitlines() if line.startswith("cpu MHz")]
     flags = next((line.split(":")[1].split() for line in info.splitlines() if line.startswith("flags")), [])
     if not mhz:
         return None
     per_cycle = 64 if "avx512f" in flags else 32 if {"avx2", "fma"} <= set(flags) else 16
-    return len(os.sched_getaffinity(0)) * mhz[0] * 1e6 * per_cycle
+    return (len(os.sched_getaffinity(0)) if cpus is None else cpus) * mhz[0] * 1e6 * per_cycle
 
 
 def matmul_flops(n=4096, repeats=3):
