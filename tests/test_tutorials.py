@@ -8,20 +8,26 @@ import sys
 
 import pytest
 
+from keras_resnet import experiments
+
 TUTORIALS = sorted((pathlib.Path(__file__).parent.parent / "tutorials").glob("[0-9]*.py"))
 ERROR = r"(\d{1,2}|100)\.\d\d"  # a percentage
+DIFFERENCE = r"[+-]\d+\.\d\d"
+VERDICT = rf"(echoed|contradicted|not resolved): {{}} \({DIFFERENCE} \[{DIFFERENCE}, {DIFFERENCE}\]\)"
 # The lines each tutorial's results must contain (regular expressions, whole lines).
 RESULTS = {
     "01_quickstart": [rf"ResNet-20 CIFAR-10 test error: {ERROR}% \(He 2015: 8\.75% after 182 epochs\)",
                       r"ResNet50V2 tf_flowers test accuracy: (0\.\d{3}|1\.000)"],
     "02_cifar10_he2015": [rf"ResNet20 +[\d,]+ +{ERROR} +8\.75", rf"ResNet110 +[\d,]+ +{ERROR} +6\.43"],
-    "03_degradation": [rf"{kind}-{depth} +final training error +{ERROR}%  validation error +{ERROR}%"
-                       for kind in ("plain", "ResNet") for depth in (20, 56)] + [r"Wrote degradation\.png"],
-    "04_unit_orders": [rf"\(a\) +{ERROR} +6\.61", rf"\(e\) +{ERROR} +6\.37"],
+    # The experiments' verdict lines (keras_resnet.experiments.report.summary), one per claim.
+    "03_degradation": [VERDICT.format(re.escape(c.statement)) for c in experiments.get("degradation").claims]
+    + [r"Wrote degradation/report\.md and degradation/degradation\.png"],
+    "04_unit_orders": [VERDICT.format(re.escape(c.statement)) for c in experiments.get("unit_orders").claims]
+    + [r"Wrote unit_orders/report\.md and unit_orders/unit_orders\.png"],
     "05_wide_and_resnext": [rf"WRN28_10 +[\d,]+ params +{ERROR} \(paper 3\.89\)",
                             rf"ResNeXt29_8x64d +[\d,]+ params +{ERROR} \(paper 3\.65\)"],
 }
-SLOW = ("01_quickstart", "03_degradation", "05_wide_and_resnext")  # over 20 s each, even at smoke scale
+SLOW = ("01_quickstart", "03_degradation", "04_unit_orders", "05_wide_and_resnext")  # over 20 s each, even at smoke scale
 
 
 def test_there_are_five_tutorials():
@@ -37,5 +43,7 @@ def test_tutorial_runs(path, tmp_path, monkeypatch, capsys):
     lines = [line.strip() for line in capsys.readouterr().out.splitlines()]
     for pattern in RESULTS[path.stem]:
         assert any(re.fullmatch(pattern, line) for line in lines), f"no line matches {pattern!r}"
-    if path.stem == "03_degradation":
-        assert (tmp_path / "degradation.png").stat().st_size > 10_000
+    for name in ("degradation", "unit_orders"):
+        if path.stem.endswith(name):
+            assert (tmp_path / name / f"{name}.png").stat().st_size > 10_000
+            assert (tmp_path / name / "results.csv").read_text().count("\n") == 1 + 2 * len(experiments.get(name).networks)
