@@ -62,3 +62,66 @@ def test_wrn_recipe_sets_dropout_and_reflection():
 def test_unknown_recipe():
     with pytest.raises(ValueError, match="Unknown recipe 'sgd'; known recipes: he2015, he2015_warmup"):
         recipes.get("sgd")
+
+
+# The ImageNet recipes (issue 16) -------------------------------------------------
+
+MODERN = ("bag_of_tricks", "rsb_a3", "torchvision_v2")
+
+
+@pytest.mark.parametrize("name", MODERN)
+def test_cosine_with_linear_warmup(name):
+    """5 of the recipe's epochs of linear warm-up to the peak, then cosine to 0; a
+    run of a tenth of the length warms up for a tenth as long."""
+    recipe = recipes.get(name)
+    for epochs in (recipe.epochs, recipe.epochs // 10):
+        warmup = round(5 * 10 * epochs / recipe.epochs)
+        steps = 10 * epochs
+        schedule = recipe.cosine_schedule(steps_per_epoch=10, epochs=epochs)
+        start, peak, middle, end = rates(schedule, [0, warmup, warmup + (steps - warmup) // 2, steps])
+        assert start == pytest.approx(recipe.warmup_from) and peak == pytest.approx(recipe.learning_rate)
+        half = (steps - warmup) // 2
+        assert middle == pytest.approx(recipe.learning_rate * (1 + np.cos(np.pi * half / (steps - warmup))) / 2, rel=1e-4)
+        assert end == pytest.approx(0, abs=1e-9)
+        linear = recipe.warmup_from + (recipe.learning_rate - recipe.warmup_from) * (warmup // 2) / warmup
+        assert rates(schedule, [warmup // 2])[0] == pytest.approx(linear, rel=1e-5)
+
+
+@pytest.mark.parametrize("name", MODERN)
+def test_what_a_modern_recipe_puts_on_the_model(name):
+    recipe = recipes.get(name)
+    model = keras_resnet.build(TINY, **recipe.model_changes)
+    recipe.compile(model, steps_per_epoch=10, epochs=2)
+    optimizer = model.optimizer
+    assert type(optimizer) is (keras.optimizers.Lamb if name == "rsb_a3" else keras.optimizers.SGD)
+    assert optimizer.weight_decay == pytest.approx(recipe.weight_decay)
+    assert isinstance(optimizer.learning_rate if not callable(optimizer._learning_rate) else optimizer._learning_rate,
+                      keras.optimizers.schedules.CosineDecay)
+    # Decay in the optimizer, none through regularizers; never on BatchNorm or biases.
+    assert not model.losses and all(getattr(layer, "kernel_regularizer", None) is None for layer in model.layers)
+    optimizer.build(model.trainable_variables)
+    decayed = {v.name for v in model.trainable_variables if optimizer._use_weight_decay(v)}
+    assert decayed == {"kernel"}
+    assert optimizer.use_ema == (recipe.ema is not None)
+    loss = model.loss
+    assert isinstance(loss, keras.losses.BinaryCrossentropy if recipe.bce else keras.losses.CategoricalCrossentropy)
+    assert loss.get_config()["label_smoothing"] == recipe.label_smoothing
+    kinds = [type(layer).__name__ for layer in recipe.augmentations()]
+    assert kinds == [k for k, on in (("RandAugment", recipe.randaugment), ("MixUp", recipe.mixup),
+                                     ("CutMix", recipe.cutmix)) if on]
+    if name == "bag_of_tricks":  # zero-initialised last BN gamma (Goyal 2017), a Spec field
+        assert recipe.model_changes == {"zero_init_last": True}
+        assert not np.any(keras.ops.convert_to_numpy(model.get_layer("conv2_block1_2_bn").gamma))
+    # One step on one-hot labels through the recipe's batch augmentations.
+    x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    batch = {"images": x, "labels": keras.ops.one_hot(np.array([0, 1, 2, 3]), 10)}
+    for layer in recipe.augmentations():
+        batch = layer(batch, training=True)
+    assert np.isfinite(model.train_on_batch(batch["images"], batch["labels"])[0])
+
+
+def test_modern_recipes_name_their_source_and_numbers():
+    assert recipes.get("bag_of_tricks").imagenet_top1 == {"ResNet50": 75.3, "ResNet50D": 79.29}
+    assert recipes.get("rsb_a3").imagenet_top1 == {"ResNet50": 78.1}
+    assert recipes.get("torchvision_v2").imagenet_top1 == {"ResNet50": 80.858}
+    assert "TrivialAugment" in recipes.get("torchvision_v2").paper
