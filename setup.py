@@ -29,7 +29,10 @@ setup(
     # CPU build the project is measured with; torchvision's models are installed without their
     # dependencies (README), since its wheels would pull a CUDA torch.
     extras_require={
-        "test": ["pytest>=7", "pytest-xdist>=3", "jax", "torch==2.13.0", "pillow"],
+        # timm (the reference of the refinement rows and of from_timm) needs torchvision, pinned to the
+        # release built for the pinned torch: torchvision 0.28 requires torch==2.13.0 exactly, so neither
+        # can bring another (CUDA) torch.
+        "test": ["pytest>=7", "pytest-xdist>=3", "jax", "torch==2.13.0", "pillow", "torchvision==0.28.*", "timm>=1.0,<2"],
         "torch": ["torch>=1.13"],
     },
     entry_points={"console_scripts": ["keras-resnet-train = keras_resnet.training.train:main",

@@ -24,23 +24,39 @@ from keras_resnet.spec import SPECS, UNITS, Spec, get_spec, wide_resnet
 # The architecture --------------------------------------------------------
 
 
-def _activations(ops, x, names, prefix, last_name=None):
-    """Applies "bn"/"relu" in order, named `{prefix}_bn`, `{prefix}_relu`."""
+def _activations(ops, x, names, prefix, last_name=None, zero_gamma=False):
+    """Applies "bn"/"relu" in order, named `{prefix}_bn`, `{prefix}_relu`;
+    `zero_gamma`: a first BN starts with gamma 0 (`Spec.zero_init_last`)."""
     for i, act in enumerate(names):
         name = last_name if last_name and i == len(names) - 1 else f"{prefix}_{act}"
-        x = ops.bn(x, name) if act == "bn" else ops.relu(x, name)
+        x = ops.bn(x, name, zero_gamma and i == 0) if act == "bn" else ops.relu(x, name)
     return x
 
 
-def _block(ops, x, spec, channels, inner, out, stride, name):
-    """One residual block (He 2015 Fig. 5, ordered as He 2016 Fig. 4 `spec.unit`)."""
+def _squeeze_excite(ops, x, channels, hidden, name):
+    """Hu 2018: channel weights from the global average, 1x1 down to `hidden`,
+    ReLU, 1x1 back to `channels`, sigmoid; both 1x1 convs with a bias (timm's `SEModule`)."""
+    s = ops.pool(x, "avg", f"{name}_squeeze", keepdims=True)
+    s = ops.relu(ops.conv(s, f"{name}_reduce", hidden, 1, 1, 1, True, False), f"{name}_relu")
+    s = ops.sigmoid(ops.conv(s, f"{name}_expand", channels, 1, 1, 1, True, False), f"{name}_gate")
+    return ops.multiply(x, s, f"{name}_excite")
+
+
+def _block(ops, x, spec, channels, inner, out, stride, name, drop_path=0.0):
+    """One residual block (He 2015 Fig. 5, ordered as He 2016 Fig. 4 `spec.unit`);
+    `drop_path`: this block's stochastic-depth rate."""
     pre, end, post = UNITS[spec.unit]
     convs = [(1, inner), (3, inner), (1, out)] if spec.block == "bottleneck" else [(3, inner), (3, out)]
 
     y = _activations(ops, x, pre, f"{name}_preact")
     if spec.shortcut == "C" or (spec.shortcut == "B" and channels != out):
         # Pre-activation blocks project the pre-activated input (He 2016, WRN).
-        shortcut = ops.conv(y if spec.preact else x, f"{name}_0", out, 1, stride, 1, spec.conv_bias(not spec.preact), False)
+        shortcut = y if spec.preact else x
+        if spec.avg_down and stride > 1:  # ResNet-D: average, then project at stride 1
+            shortcut, stride_0 = ops.avgpool(shortcut, stride, f"{name}_0_pool"), 1
+        else:
+            stride_0 = stride
+        shortcut = ops.conv(shortcut, f"{name}_0", out, 1, stride_0, 1, spec.conv_bias(not spec.preact), False)
         if not spec.preact:
             shortcut = ops.bn(shortcut, f"{name}_0_bn")
     elif spec.shortcut == "none":
@@ -48,7 +64,10 @@ def _block(ops, x, spec, channels, inner, out, stride, name):
     else:  # identity, subsampled where the resolution changes, zero-padded (option A)
         if channels > out:
             raise ValueError(f"Shortcut option A cannot reduce channels ({channels} -> {out}) in {name}; use shortcut 'B'.")
-        shortcut = ops.maxpool(x, 1, stride, f"{name}_0_pool", 0) if stride > 1 else x
+        if stride > 1 and spec.avg_down:
+            shortcut = ops.avgpool(x, stride, f"{name}_0_pool")
+        else:
+            shortcut = ops.maxpool(x, 1, stride, f"{name}_0_pool", 0) if stride > 1 else x
         if out > channels:
             shortcut = ops.pad_channels(shortcut, out - channels, f"{name}_0_pad")
 
@@ -59,9 +78,16 @@ def _block(ops, x, spec, channels, inner, out, stride, name):
         acts = end if last else ("bn", "relu")
         s = stride if i == spec.strided_conv else 1
         groups = spec.groups if kernel == 3 else 1
+        # zero_init_last: the BN after the branch's last conv starts at gamma 0, or the conv itself at 0.
+        zero = last and spec.zero_init_last
         y = ops.conv(y, f"{name}_{i + 1}", filters, kernel, s, groups, spec.conv_bias(acts[:1] == ("bn",)),
-                     kernel > 1 and (s > 1 or spec.slim))  # explicit pads are symmetric, as in torch
-        y = _activations(ops, y, acts, f"{name}_{i + 1}")
+                     kernel > 1 and (s > 1 or spec.slim),  # explicit pads are symmetric, as in torch
+                     zero=zero and acts[:1] != ("bn",))
+        y = _activations(ops, y, acts, f"{name}_{i + 1}", zero_gamma=zero)
+    if spec.se_ratio:
+        y = _squeeze_excite(ops, y, out, spec.se_width(out), f"{name}_se")
+    if drop_path:
+        y = ops.drop_path(y, drop_path, f"{name}_drop_path")
 
     if shortcut is not None and spec.shortcut_scale != 1:
         shortcut = ops.scale(shortcut, spec.shortcut_scale, f"{name}_0_scale")
@@ -83,16 +109,29 @@ def _stages(spec):
 
 def _network(ops, x, spec, include_top, pooling, classes, classifier_activation):
     imagenet = spec.stem == "imagenet"
-    x = ops.conv(x, "conv1", spec.stem_width, 7 if imagenet else 3, 2 if imagenet else 1, 1,
-                 spec.conv_bias(not spec.preact), imagenet)
+    if spec.deep_stem:  # ResNet-C: conv1_1, conv1_2 (half width, BN-ReLU each), then conv1_3
+        for i in (1, 2):
+            x = ops.conv(x, f"conv1_{i}", spec.stem_width // 2, 3, 2 if imagenet and i == 1 else 1, 1,
+                         spec.conv_bias(True), imagenet and i == 1)
+            x = _activations(ops, x, ("bn", "relu"), f"conv1_{i}")
+        x = ops.conv(x, "conv1_3", spec.stem_width, 3, 1, 1, spec.conv_bias(not spec.preact), False)
+    else:
+        x = ops.conv(x, "conv1", spec.stem_width, 7 if imagenet else 3, 2 if imagenet else 1, 1,
+                     spec.conv_bias(not spec.preact), imagenet)
     if not spec.preact:
         x = _activations(ops, x, ("bn", "relu"), "conv1")
-    if imagenet:
+    if imagenet and spec.stem_pool == "conv":  # ResNet-RS: a strided 3x3 conv in place of the max-pool
+        x = ops.conv(x, "pool1", spec.stem_width, 3, 2, 1, spec.conv_bias(True), True)
+        x = _activations(ops, x, ("bn", "relu"), "pool1")
+    elif imagenet:
         x = ops.maxpool(x, 3, 2, "pool1", 1)
     channels = spec.stem_width
-    for stage, b, stride in _stages(spec):
+    total = sum(spec.blocks)
+    for index, (stage, b, stride) in enumerate(_stages(spec), 1):
         inner, out = spec.widths(stage)
-        x = _block(ops, x, spec, channels, inner, out, stride, f"conv{stage + 2}_block{b + 1}")
+        # Huang 2016: the drop rate grows linearly with depth, to spec.drop_path in the last block.
+        x = _block(ops, x, spec, channels, inner, out, stride, f"conv{stage + 2}_block{b + 1}",
+                   spec.drop_path * index / total)
         channels = out
     x = _activations(ops, x, UNITS[spec.unit][0], "post")
     if include_top:  # keras.applications: global average pooling, then the classifier
@@ -119,23 +158,39 @@ class _Layers:
         init = spec.kernel_initializer
         self.init = init if isinstance(init, str) else keras.initializers.get(init)
 
-    def conv(self, x, prefix, filters, kernel, stride, groups, bias, pad):
+    def conv(self, x, prefix, filters, kernel, stride, groups, bias, pad, zero=False):
         if pad:
             x = keras.layers.ZeroPadding2D(kernel // 2, name=f"{prefix}_pad", dtype=self.dtype)(x)
         # keras_resnet's Conv2D runs grouped convs on TensorFlow's native kernel, not XLA.
         return (Conv2D if groups > 1 else keras.layers.Conv2D)(
             filters, kernel, strides=stride, padding="valid" if pad else "same", groups=groups,
-            use_bias=bias, kernel_initializer=self.init, name=f"{prefix}_conv", dtype=self.dtype,
+            use_bias=bias, kernel_initializer="zeros" if zero else self.init, name=f"{prefix}_conv", dtype=self.dtype,
         )(x)
 
-    def bn(self, x, name):
-        return BatchNormalization(**self.bn_args, name=name, dtype=self.dtype)(x)
+    def bn(self, x, name, zero_gamma=False):
+        gamma = dict(gamma_initializer="zeros") if zero_gamma else {}
+        return BatchNormalization(**self.bn_args, **gamma, name=name, dtype=self.dtype)(x)
 
     def relu(self, x, name):
         return keras.layers.Activation("relu", name=name, dtype=self.dtype)(x)
 
     def dropout(self, x, rate, name):
         return keras.layers.Dropout(rate, name=name, dtype=self.dtype)(x)
+
+    def drop_path(self, x, rate, name):
+        # One draw per example for the whole branch; Dropout scales the kept ones by 1 / (1 - rate).
+        return keras.layers.Dropout(rate, noise_shape=(None, 1, 1, 1), name=name, dtype=self.dtype)(x)
+
+    def sigmoid(self, x, name):
+        return keras.layers.Activation("sigmoid", name=name, dtype=self.dtype)(x)
+
+    def multiply(self, a, b, name):
+        return keras.layers.Multiply(name=name, dtype=self.dtype)([a, b])
+
+    def avgpool(self, x, size, name):
+        # "same": an odd size keeps its last row, averaged over what exists, as
+        # torch's AvgPool2d(ceil_mode=True, count_include_pad=False) in timm.
+        return keras.layers.AveragePooling2D(size, strides=size, padding="same", name=name, dtype=self.dtype)(x)
 
     def maxpool(self, x, size, stride, prefix, pad):
         if pad:
@@ -156,9 +211,9 @@ class _Layers:
         # name, not a DTypePolicy object (which it cannot serialize).
         return keras.layers.Identity(name=name, dtype=self.dtype.name)(x)
 
-    def pool(self, x, kind, name):
+    def pool(self, x, kind, name, keepdims=False):
         layer = keras.layers.GlobalAveragePooling2D if kind == "avg" else keras.layers.GlobalMaxPooling2D
-        return layer(name=name, dtype=self.dtype)(x)
+        return layer(name=name, keepdims=keepdims, dtype=self.dtype)(x)
 
     def dense(self, x, units, activation, name):
         # The classifier computes in the variable dtype (float32 under mixed
@@ -207,7 +262,7 @@ class _Counter:
             return tuple(None if s is None else -(-s // stride) for s in size)
         return tuple(None if s is None else (s + 2 * pad - kernel) // stride + 1 for s in size)
 
-    def conv(self, x, prefix, filters, kernel, stride, groups, bias, pad):
+    def conv(self, x, prefix, filters, kernel, stride, groups, bias, pad, zero=False):
         *size, c = x
         size = self._resize(size, kernel, stride, kernel // 2 if pad else None)
         per_position = kernel * kernel * (c // groups) * filters
@@ -215,14 +270,20 @@ class _Counter:
         self._macs(size, per_position)
         return (*size, filters)
 
-    def bn(self, x, name):
+    def bn(self, x, name, zero_gamma=False):
         self._weights(2 * x[-1], 2 * x[-1])
         return x
 
     def relu(self, x, *_):
         return x
 
-    dropout = identity = scale = relu
+    dropout = identity = scale = drop_path = sigmoid = relu
+
+    def multiply(self, a, b, name):  # an SE gate: element-wise, no multiply-accumulates counted
+        return a
+
+    def avgpool(self, x, size, name):
+        return (*self._resize(x[:-1], size, size, None), x[-1])
 
     def maxpool(self, x, size, stride, prefix, pad):
         return (*self._resize(x[:-1], size, stride, pad), x[-1])
@@ -233,8 +294,8 @@ class _Counter:
     def add(self, a, b, name):
         return b
 
-    def pool(self, x, kind, name):
-        return (x[-1],)
+    def pool(self, x, kind, name, keepdims=False):
+        return (1, 1, x[-1]) if keepdims else (x[-1],)
 
     def dense(self, x, units, activation, name):
         self._weights(x[-1] * units + units)
@@ -470,6 +531,15 @@ WRN28_10 = _builder("WRN28_10")
 WRN40_4 = _builder("WRN40_4")
 ResNeXt29_8x64d = _builder("ResNeXt29_8x64d")
 ResNeXt29_16x64d = _builder("ResNeXt29_16x64d")
+ResNet50D = _builder("ResNet50D")
+ResNet101D = _builder("ResNet101D")
+ResNet152D = _builder("ResNet152D")
+ResNet200D = _builder("ResNet200D")
+SEResNet50 = _builder("SEResNet50")
+SEResNeXt50_32x4d = _builder("SEResNeXt50_32x4d")
+SEResNeXt101_32x4d = _builder("SEResNeXt101_32x4d")
+ResNetRS50 = _builder("ResNetRS50")
+ResNetRS101 = _builder("ResNetRS101")
 
 BUILDERS = {key: globals()[key] for key in SPECS}
 

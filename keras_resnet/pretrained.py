@@ -5,7 +5,7 @@
   `$KERAS_HOME/models`), so a file downloaded by either library serves both
   (`imagenet`, what `build(weights="imagenet")` loads).
 - torchvision's checkpoints of the torchvision-layout rows (`TORCHVISION`), converted by
-  `keras_resnet.weights.from_torchvision`.
+  `keras_resnet.weights.from_torchvision`, and timm's (`TIMM`), by `keras_resnet.weights.from_timm`.
 - `preprocessing_mode`: which `preprocess_input` mode suits a network's weights.
 - `load_weights`: loads a weights file into a model after checking, layer by layer, that
   it fits (Keras' `.weights.h5` layout and keras.applications' legacy HDF5 files).
@@ -48,6 +48,32 @@ TORCHVISION = {
     "resnext101_64x4d": "ResNeXt101_64x4d",
     "wide_resnet50_2": "WideResNet50_2",
     "wide_resnet101_2": "WideResNet101_2",
+}
+
+# timm model name -> table row; converted networks use the torchvision layout, which timm's
+# ResNet class shares (`keras_resnet.weights.from_timm`). timm's resnetv2 models (pre-activation)
+# name their tensors differently and are not converted.
+TIMM = {
+    "resnet18": "ResNet18",
+    "resnet34": "ResNet34",
+    "resnet50": "ResNet50",
+    "resnet101": "ResNet101",
+    "resnet152": "ResNet152",
+    "resnet200": "ResNet200",
+    "resnext50_32x4d": "ResNeXt50_32x4d",
+    "resnext101_32x8d": "ResNeXt101_32x8d",
+    "resnext101_64x4d": "ResNeXt101_64x4d",
+    "wide_resnet50_2": "WideResNet50_2",
+    "wide_resnet101_2": "WideResNet101_2",
+    "resnet50d": "ResNet50D",
+    "resnet101d": "ResNet101D",
+    "resnet152d": "ResNet152D",
+    "resnet200d": "ResNet200D",
+    "seresnet50": "SEResNet50",
+    "seresnext50_32x4d": "SEResNeXt50_32x4d",
+    "seresnext101_32x4d": "SEResNeXt101_32x4d",
+    "resnetrs50": "ResNetRS50",
+    "resnetrs101": "ResNetRS101",
 }
 
 _CONVERT_HINT = (
@@ -123,7 +149,9 @@ def preprocessing_mode(model, **changes):
 
     "caffe" for keras.applications v1 weights (RGB->BGR, minus the ImageNet
     mean), "tf" for its V2 weights (scaled to [-1, 1]), "torch" for the
-    torchvision layout (scaled to [0, 1], then the ImageNet mean and std).
+    torchvision layout (scaled to [0, 1], then the ImageNet mean and std), which
+    is also what timm's weights of every `TIMM` model expect (their
+    `pretrained_cfg` mean and std are ImageNet's; the test checks it).
 
     Args:
         model: a name in `keras_resnet.SPECS` or a `Spec`.

@@ -9,6 +9,14 @@ Papers:
 - He, Zhang, Ren, Sun 2016, Identity Mappings in Deep Residual Networks, arXiv:1603.05027.
 - Zagoruyko & Komodakis 2016, Wide Residual Networks, arXiv:1605.07146.
 - Xie, Girshick, Dollar, Tu, He 2017, Aggregated Residual Transformations, arXiv:1611.05431.
+
+Refinements (the `deep_stem` ... `zero_init_last` fields; timm's models are the reference):
+- He, Zhang, Zhang, Zhang, Xie, Li 2019, Bag of Tricks for Image Classification, arXiv:1812.01187
+  (ResNet-C deep stem, ResNet-D average-pool shortcut).
+- Hu, Shen, Sun 2018, Squeeze-and-Excitation Networks, arXiv:1709.01507.
+- Huang, Sun, Liu, Sedra, Weinberger 2016, Deep Networks with Stochastic Depth, arXiv:1603.09382.
+- Goyal et al. 2017, Accurate, Large Minibatch SGD, arXiv:1706.02677 (zero-initialised last BN gamma).
+- Bello et al. 2021, Revisiting ResNets (ResNet-RS), arXiv:2103.07579.
 """
 
 import dataclasses
@@ -20,6 +28,7 @@ BLOCKS = ("basic", "bottleneck")
 STEMS = ("imagenet", "cifar")
 SHORTCUTS = ("A", "B", "C", "none")
 LAYOUTS = ("keras", "torchvision")
+STEM_POOLS = ("max", "conv")
 
 # He 2016 Fig. 4. A residual branch is `pre conv (bn relu conv)* end`, then the
 # shortcut is added and `post` follows the addition. Each entry: (pre, end, post).
@@ -64,6 +73,28 @@ class Spec:
             only on convs that no BN follows). `"torchvision"` is "ResNet v1.5":
             stride on the 3x3 of the first block, no conv bias, BN epsilon 1e-5,
             momentum 0.9 (torch 0.1), He-normal init.
+        deep_stem: ResNet-C (He 2019): three 3x3 convs (widths `stem_width / 2`,
+            `stem_width / 2`, `stem_width`, BN-ReLU between; the first strided on
+            the ImageNet stem) in place of the one stem conv; timm's "deep" stem.
+        stem_pool: `"max"` (3x3/2 max-pool) or `"conv"` (ResNet-RS: a 3x3/2 conv
+            with BN-ReLU) after the ImageNet stem; `"conv"` needs a post-activation
+            unit (a, b, c).
+        avg_down: ResNet-D (He 2019): where a shortcut subsamples, a 2x2 average
+            pool does it (followed by the projection's 1x1 at stride 1, or by
+            option A's zero-padding) instead of a strided 1x1 or a subsampling.
+        se_ratio: squeeze-and-excitation (Hu 2018) at the end of every residual
+            branch (after its last conv and the activations that follow it), with
+            `channels * se_ratio` hidden units rounded as timm's `SEModule` does
+            (`se_width`); bias on both 1x1 convs. `None`: no SE. timm's SE-ResNets
+            use 1/16, ResNet-RS 0.25.
+        drop_path: stochastic depth (Huang 2016): block `l` of `L` drops its whole
+            residual branch with probability `drop_path * l / L` during training
+            (a Keras `Dropout` over the batch axis, which scales the kept branches
+            by `1 / (1 - rate)`; identity in inference). The last block's rate.
+        zero_init_last: Goyal 2017: the residual branch starts as zero: the gamma
+            of the BN after its last conv is initialised to 0 (units a, c, d), or,
+            where the branch ends in the conv (units b, e), that conv's kernel, as
+            timm's pre-activation ResNets do.
     """
 
     blocks: tuple
@@ -79,6 +110,12 @@ class Spec:
     dropout: float = 0.0
     layout: str = "keras"
     shortcut_scale: float = 1.0
+    deep_stem: bool = False
+    stem_pool: str = "max"
+    avg_down: bool = False
+    se_ratio: float | None = None
+    drop_path: float = 0.0
+    zero_init_last: bool = False
 
     def __post_init__(self):
         blocks = self.blocks
@@ -105,6 +142,7 @@ class Spec:
         if self.shortcut == "none" and self.shortcut_scale != 1:
             raise ValueError(f"A plain network (shortcut='none') has no shortcut to scale; received "
                              f"shortcut_scale={self.shortcut_scale!r}")
+        self._check_refinements()
         inner = self.inner_width
         if inner % self.groups:
             raise ValueError(
@@ -116,6 +154,27 @@ class Spec:
                 f"A basic block's first 3x3 conv is grouped, so stem_width must be divisible by groups; "
                 f"received stem_width={self.stem_width}, groups={self.groups}"
             )
+
+    def _check_refinements(self):
+        for field in ("deep_stem", "avg_down", "zero_init_last"):
+            if not isinstance(getattr(self, field), bool):
+                raise ValueError(f"`{field}` must be True or False; received {field}={getattr(self, field)!r}")
+        one_of("stem_pool", self.stem_pool, STEM_POOLS)
+        if self.se_ratio is not None:
+            positive("se_ratio", self.se_ratio, (int, float))
+        if isinstance(self.drop_path, bool) or not isinstance(self.drop_path, (int, float)) or not 0 <= self.drop_path < 1:
+            raise ValueError(f"`drop_path` must be in [0, 1); received drop_path={self.drop_path!r}")
+        if self.deep_stem and self.stem_width % 2:
+            raise ValueError(f"The deep stem's first convs have half the stem width, so stem_width must be even; "
+                             f"received stem_width={self.stem_width}")
+        if self.stem_pool == "conv" and (self.stem != "imagenet" or self.preact):
+            raise ValueError(f"stem_pool='conv' replaces the ImageNet stem's max-pool and needs a post-activation "
+                             f"unit (a, b, c); received stem={self.stem!r}, unit={self.unit!r}")
+        if self.shortcut == "none":
+            for field, off in (("avg_down", False), ("drop_path", 0), ("zero_init_last", False)):
+                if getattr(self, field) != off:
+                    raise ValueError(f"`{field}` acts on the shortcut or the residual branch beside it, and "
+                                     f"shortcut='none' has none; received {field}={getattr(self, field)!r}")
 
     # Derived values -------------------------------------------------------
 
@@ -181,6 +240,12 @@ class Spec:
         inner = self.inner_width * 2**stage
         out = self.width * 2**stage * 4 if self.block == "bottleneck" else inner
         return inner, out
+
+    def se_width(self, channels):
+        """Hidden units of the squeeze-and-excitation of a `channels`-wide branch:
+        `channels * se_ratio` rounded to the nearest multiple of 8, at least 8
+        (timm's `make_divisible` with `round_limit=0`)."""
+        return max(8, int(channels * self.se_ratio + 4) // 8 * 8)
 
     @property
     def depth(self):
@@ -336,6 +401,19 @@ SPECS = {
     "WRN40_4": wide_resnet(40, 4),
     "ResNeXt29_8x64d": resnext29(8, 64),
     "ResNeXt29_16x64d": resnext29(16, 64),
+    # Refinements, named and laid out as timm's resnet50d ... seresnext101_32x4d, resnetrs50/101
+    # (REFERENCE.md s8): ResNet-D = deep stem + average-pool shortcut; SE reduction 16.
+    "ResNet50D": Spec((3, 4, 6, 3), deep_stem=True, avg_down=True, layout="torchvision"),
+    "ResNet101D": Spec((3, 4, 23, 3), deep_stem=True, avg_down=True, layout="torchvision"),
+    "ResNet152D": Spec((3, 8, 36, 3), deep_stem=True, avg_down=True, layout="torchvision"),
+    "ResNet200D": Spec((3, 24, 36, 3), deep_stem=True, avg_down=True, layout="torchvision"),
+    "SEResNet50": Spec((3, 4, 6, 3), se_ratio=1 / 16, layout="torchvision"),
+    "SEResNeXt50_32x4d": Spec((3, 4, 6, 3), groups=32, group_width=4, se_ratio=1 / 16, layout="torchvision"),
+    "SEResNeXt101_32x4d": Spec((3, 4, 23, 3), groups=32, group_width=4, se_ratio=1 / 16, layout="torchvision"),
+    "ResNetRS50": Spec((3, 4, 6, 3), deep_stem=True, stem_pool="conv", avg_down=True, se_ratio=0.25,
+                       layout="torchvision"),
+    "ResNetRS101": Spec((3, 4, 23, 3), deep_stem=True, stem_pool="conv", avg_down=True, se_ratio=0.25,
+                        layout="torchvision"),
 }
 
 

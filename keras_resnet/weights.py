@@ -8,6 +8,9 @@
   wide_resnet50_2 or wide_resnet101_2 into the matching network in the
   torchvision layout ("ResNet v1.5"); `python -m keras_resnet.tools.convert` is its
   command line. PyTorch is needed only to read `.pth` files.
+- `from_timm` converts timm's checkpoints of the same networks and of the refinements
+  timm names resnet50d ... resnet200d, seresnet50, seresnext50_32x4d, seresnext101_32x4d,
+  resnetrs50, resnetrs101 (`TIMM`), through the same tensor mapping.
 - `preprocessing_mode` says which `preprocess_input` mode suits a network's weights.
 - `unfreeze` makes a pretrained backbone trainable for fine-tuning, BatchNorm excepted.
 
@@ -26,6 +29,7 @@ from keras_resnet.models import build
 from keras_resnet.pretrained import (  # noqa: F401 - the public names of keras_resnet.weights
     KERAS_WEIGHTS,
     KERAS_WEIGHTS_URL,
+    TIMM,
     TORCHVISION,
     imagenet,
     keras_weights_file,
@@ -63,8 +67,8 @@ def _state_dict(checkpoint):
             for k, v in checkpoint.items() if not k.endswith("num_batches_tracked")}
 
 
-def _guess_arch(state):
-    """The torchvision builder whose tensors `state` has, or None."""
+def _guess_arch(state, archs=TORCHVISION):
+    """The builder of `archs` (default torchvision's; or `TIMM`) whose tensors `state` has, or None."""
     stages = [re.fullmatch(r"layer(\d)\.\d+\.conv1\.weight", name) for name in state]
     blocks = collections.Counter(int(m.group(1)) for m in stages if m)
     first = state.get("layer1.0.conv2.weight")
@@ -72,24 +76,44 @@ def _guess_arch(state):
         return None
     found = dict(blocks=tuple(blocks[i] for i in range(1, 5)), inner_width=first.shape[0],
                  groups=first.shape[0] // first.shape[1], block="bottleneck" if "layer1.0.conv3.weight" in state else "basic")
-    for arch, row in TORCHVISION.items():
+    # timm's refinements, told apart by their tensors: a stem Sequential, a conv where
+    # torchvision's downsample has its BN, a strided stem conv, the SE's hidden width.
+    se = state.get("layer1.0.se.fc1.weight")
+    found.update(deep_stem="conv1.0.weight" in state, stem_pool="conv" if "maxpool.0.weight" in state else "max",
+                 avg_down=getattr(state.get("layer1.0.downsample.1.weight"), "ndim", 0) == 4,
+                 se_ratio=None if se is None else se.shape[0])
+    for arch, row in archs.items():
         spec = SPECS[row]
-        if all(getattr(spec, k) == v for k, v in found.items()):
+        layout = {k: getattr(spec, k) for k in found}
+        if spec.se_ratio is not None:
+            layout["se_ratio"] = spec.se_width(spec.widths(0)[1])
+        if layout == found:
             return arch
     return None
 
 
-def _torch_prefix(layer_name):
-    """torchvision's module name for a Keras layer of the torchvision layout."""
+# timm's names for the refinements' layers: the deep stem's Sequential (ReLUs at 2 and 5),
+# ResNet-RS's stem conv in place of the max-pool, the SE's two 1x1 convs.
+_TIMM_NAMES = {"conv1_1_conv": "conv1.0", "conv1_1_bn": "conv1.1", "conv1_2_conv": "conv1.3",
+               "conv1_2_bn": "conv1.4", "conv1_3_conv": "conv1.6", "pool1_conv": "maxpool.0",
+               "pool1_bn": "maxpool.1", "se_reduce_conv": "se.fc1", "se_expand_conv": "se.fc2"}
+
+
+def _torch_prefix(layer_name, avg_down=False):
+    """torchvision's (and timm's) module name for a Keras layer of the torchvision layout.
+    `avg_down`: timm's ResNet-D shortcut, `downsample = (pool, conv, bn)`."""
     fixed = {"conv1_conv": "conv1", "conv1_bn": "bn1", "predictions": "fc"}
-    if layer_name in fixed:
-        return fixed[layer_name]
-    match = re.fullmatch(r"conv(\d)_block(\d+)_(\d)_(conv|bn)", layer_name)
+    if layer_name in fixed or layer_name in _TIMM_NAMES:
+        return fixed.get(layer_name) or _TIMM_NAMES[layer_name]
+    match = re.fullmatch(r"conv(\d)_block(\d+)_(\d|se_reduce|se_expand)_(conv|bn)", layer_name)
     if match is None:
         raise ValueError(f"Layer {layer_name!r} has no torchvision counterpart; torchvision weights fit the "
                          f"ImageNet rows built with layout='torchvision'.")
     stage, block, i, kind = match.groups()
-    module = f"downsample.{0 if kind == 'conv' else 1}" if i == "0" else f"{kind}{i}"
+    if i == "0":
+        module = f"downsample.{(0 if kind == 'conv' else 1) + avg_down}"
+    else:
+        module = _TIMM_NAMES.get(f"{i}_{kind}", f"{kind}{i}")
     return f"layer{int(stage) - 1}.{int(block) - 1}.{module}"
 
 
@@ -133,9 +157,13 @@ def load_torchvision(model, checkpoint):
     state = _state_dict(checkpoint)
 
     def mismatch(what):
-        guess = _guess_arch(state)
+        guesses = [f"{source}'s {guess}" for source, archs in (("torchvision", TORCHVISION), ("timm", TIMM))
+                   if (guess := _guess_arch(state, archs))]
         return f"The checkpoint does not fit model {model.name!r}: {what}." + (
-            f" It looks like torchvision's {guess}." if guess else "")
+            f" It looks like {guesses[0]}." if guesses else "")
+
+    # ResNet-D's average pool shifts timm's downsample Sequential by one.
+    avg_down = any(isinstance(layer, keras.layers.AveragePooling2D) for layer in model.layers)
 
     values = {}
     for layer in model.layers:
@@ -143,7 +171,7 @@ def load_torchvision(model, checkpoint):
             continue
         # By base class: grouped convs are keras_resnet.layers.Conv2D, a keras Conv2D.
         params = next(names for cls, names in _TORCH_PARAMS.items() if isinstance(layer, cls))
-        prefix = _torch_prefix(layer.name)
+        prefix = _torch_prefix(layer.name, avg_down)
         for variable, param in zip(layer.weights, params):
             name = f"{prefix}.{param}"
             if name not in state:
@@ -187,20 +215,53 @@ def from_torchvision(checkpoint, arch=None, **kwargs):
     Example:
         >>> model = keras_resnet.weights.from_torchvision("resnet50-11ad3fa6.pth", "resnet50")
     """
+    return _convert(checkpoint, arch, TORCHVISION, "torchvision", kwargs)
+
+
+def from_timm(checkpoint, arch=None, **kwargs):
+    """Converts a timm ResNet checkpoint (`timm.create_model(arch).state_dict()`) to Keras.
+
+    timm's `ResNet` class has torchvision's tensor names and layout ("ResNet v1.5"),
+    plus its refinements: the deep stem (`conv1.0` ... `conv1.6`), ResNet-D's
+    `downsample = (avg pool, conv, bn)`, SE modules (`se.fc1`, `se.fc2`) and
+    ResNet-RS's stem conv (`maxpool.0`, `maxpool.1`). Drop path has no tensors.
+
+    Args:
+        checkpoint: as for `from_torchvision` (a state dict or a `.pth` file read
+            with `weights_only=True`; timm's `.safetensors` files: pass
+            `safetensors.numpy.load_file(path)`).
+        arch: the timm model name, one of `keras_resnet.weights.TIMM`; default:
+            recognised from the tensors.
+        **kwargs: builder arguments, as for `from_torchvision`.
+
+    Returns:
+        The `keras.Model` of the matching table row (torchvision layout) with the
+        checkpoint's weights. Inputs: `keras_resnet.preprocess_input(x, mode="torch")`
+        (timm's ImageNet mean and std for all of `TIMM`); timm's evaluation size and
+        crop (`timm.data.resolve_data_config`) are not recorded here.
+
+    Example:
+        >>> model = keras_resnet.weights.from_timm("resnet50d.pth", "resnet50d")
+    """
+    return _convert(checkpoint, arch, TIMM, "timm", kwargs)
+
+
+def _convert(checkpoint, arch, archs, source, kwargs):
+    """`from_torchvision` / `from_timm`: `archs` maps the `source` library's names to table rows."""
     state = _state_dict(checkpoint)
     if arch is None:
-        arch = _guess_arch(state)
+        arch = _guess_arch(state, archs)
         if arch is None:
-            raise ValueError(f"The checkpoint is none of torchvision's {', '.join(TORCHVISION)}; pass `arch` "
+            raise ValueError(f"The checkpoint is none of {source}'s {', '.join(archs)}; pass `arch` "
                              f"to see which tensor differs.")
-    if arch not in TORCHVISION:
-        raise ValueError(f"`arch` must be one of {list(TORCHVISION)}; received arch={arch!r}")
+    if arch not in archs:
+        raise ValueError(f"`arch` must be one of {list(archs)}; received arch={arch!r}")
     if "weights" in kwargs:
-        raise ValueError("from_torchvision takes its weights from the checkpoint; do not pass `weights`.")
+        raise ValueError(f"from_{source} takes its weights from the checkpoint; do not pass `weights`.")
     if kwargs.get("include_top", True) and "fc.weight" in state:
         kwargs.setdefault("classes", state["fc.weight"].shape[0])
     kwargs.setdefault("name", arch)
-    model = build(TORCHVISION[arch], layout="torchvision", **kwargs)
+    model = build(archs[arch], layout="torchvision", **kwargs)
     load_torchvision(model, state)
     return model
 

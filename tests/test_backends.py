@@ -25,8 +25,11 @@ SPECS = {  # and "resnext", the `tiny_resnext` fixture
     "option_a": keras_resnet.Spec((1, 1), "basic", width=4, stem="cifar", stem_width=4, shortcut="A"),
     "wide_dropout": keras_resnet.wide_resnet(10, 1, dropout=0.3).replace(blocks=(1, 1)),
     "imagenet_stem": keras_resnet.Spec((1, 1), "basic", width=4, stem_width=4),
+    # The refinements' layers: average pools, SE (Multiply, sigmoid), drop path (Dropout with noise_shape).
+    "refined": keras_resnet.Spec((1, 1), width=4, stem_width=8, deep_stem=True, stem_pool="conv", avg_down=True,
+                                 se_ratio=0.25, drop_path=0.2, layout="torchvision"),
 }
-MOVED = ("v1", "option_a", "resnext")  # biases, the custom layers: moved between backends
+MOVED = ("v1", "option_a", "resnext", "refined")  # biases, the custom layers: moved between backends
 SHAPE = (16, 16, 3)
 X = np.random.default_rng(0).uniform(-1, 1, (2, *SHAPE)).astype("float32")
 Y = np.array([1, 3])

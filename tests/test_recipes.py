@@ -11,8 +11,14 @@ TINY = keras_resnet.Spec((1, 1, 1), "basic", width=4, stem="cifar", stem_width=4
 
 
 def rates(schedule, steps):
-    """The learning rate at each of `steps`, in one vectorised call."""
-    return [round(float(r), 8) for r in keras.ops.convert_to_numpy(schedule(np.asarray(list(steps))))]
+    """The learning rate at each of `steps`: in one vectorised call where the schedule
+    allows it (PiecewiseConstantDecay), step by step otherwise (CosineDecay branches)."""
+    steps = list(steps)
+    try:
+        values = keras.ops.convert_to_numpy(schedule(np.asarray(steps)))
+    except ValueError:
+        values = [keras.ops.convert_to_numpy(schedule(step)) for step in steps]
+    return [round(float(r), 8) for r in values]
 
 
 # He 2015: 64k iterations are 182 epochs of 45k images at batch 128; 182 x 352 = 64,064 steps.
@@ -58,11 +64,18 @@ def test_short_runs_warm_up_linearly_for_an_epoch(name, steps_per_epoch, epochs)
     steps = steps_per_epoch * epochs
     warmup = recipe.warmup_steps(steps_per_epoch, epochs)
     assert warmup == max(round(recipe.warmup * steps / recipe.length), min(steps_per_epoch, steps // 4))
-    lr = rates(recipe.schedule(steps_per_epoch, epochs), range(steps))
-    assert lr[0] == recipe.warmup_learning_rate and lr[warmup] == recipe.learning_rate
-    ramp = np.diff(lr[:warmup + 1])
-    assert np.all(ramp >= 0) and ramp.max() <= (recipe.learning_rate - recipe.warmup_learning_rate) / min(warmup, 20) + 1e-8
-    assert max(lr) == recipe.learning_rate and np.all(np.diff(lr[warmup:]) <= 0)  # then only decays
+    if recipe.cosine and steps > 1000:  # step-by-step evaluation: the warm-up and a coarse rest
+        sample = sorted({*range(warmup + 2), *range(0, steps, steps // 200)})
+    else:
+        sample = range(steps)
+    lr = dict(zip(sample, rates(recipe.schedule(steps_per_epoch, epochs), sample)))
+    assert lr[0] == pytest.approx(recipe.warmup_learning_rate) and lr[warmup] == pytest.approx(recipe.learning_rate)
+    ramp = np.diff([lr[i] for i in range(warmup + 1)])
+    assert np.all(ramp >= -1e-8) and ramp.max() <= (recipe.learning_rate - recipe.warmup_learning_rate) / min(warmup, 20) * (1 + 1e-6)
+    after = [lr[i] for i in sorted(lr) if i >= warmup]
+    assert max(lr.values()) == pytest.approx(recipe.learning_rate) and np.all(np.diff(after) <= 1e-8)  # then only decays
+    if not recipe.milestones:  # cosine: no milestones to keep
+        return
     # The milestones keep their place in the run (none falls inside the warm-up).
     first = recipe.milestones[0] / recipe.length
     assert lr[max(round(first * steps), warmup + 1) - 1] == recipe.learning_rate
@@ -95,3 +108,68 @@ def test_wrn_recipe_sets_dropout_and_reflection():
 def test_unknown_recipe():
     with pytest.raises(ValueError, match="Unknown recipe 'sgd'; known recipes: he2015, he2015_warmup"):
         recipes.get("sgd")
+
+
+# The ImageNet recipes (issue 16) -------------------------------------------------
+
+MODERN = ("bag_of_tricks", "rsb_a3", "torchvision_v2")
+
+
+@pytest.mark.parametrize("name", MODERN)
+def test_cosine_with_linear_warmup(name):
+    """5 of the recipe's epochs of linear warm-up to the peak, then cosine to 0; a run of a
+    tenth of the length warms up for a tenth as long, but never for less than an epoch."""
+    recipe = recipes.get(name)
+    for epochs, warmup in ((recipe.epochs, 50), (recipe.epochs // 10, 10), (10, 10)):
+        steps = 10 * epochs
+        assert recipe.warmup_steps(10, epochs) == max(warmup, round(50 * epochs / recipe.epochs))
+        warmup = recipe.warmup_steps(10, epochs)
+        schedule = recipe.schedule(steps_per_epoch=10, epochs=epochs)
+        start, peak, middle, end = rates(schedule, [0, warmup, warmup + (steps - warmup) // 2, steps])
+        assert start == pytest.approx(recipe.warmup_learning_rate) and peak == pytest.approx(recipe.learning_rate)
+        half = (steps - warmup) // 2
+        assert middle == pytest.approx(recipe.learning_rate * (1 + np.cos(np.pi * half / (steps - warmup))) / 2, rel=1e-4)
+        assert end == pytest.approx(0, abs=1e-9)
+        lr0 = recipe.warmup_learning_rate
+        linear = lr0 + (recipe.learning_rate - lr0) * (warmup // 2) / warmup
+        assert rates(schedule, [warmup // 2])[0] == pytest.approx(linear, rel=1e-5)
+
+
+@pytest.mark.parametrize("name", MODERN)
+def test_what_a_modern_recipe_puts_on_the_model(name):
+    recipe = recipes.get(name)
+    model = keras_resnet.build(TINY, **recipe.model_changes)
+    recipe.compile(model, steps_per_epoch=10, epochs=2)
+    optimizer = model.optimizer
+    assert type(optimizer) is (keras.optimizers.Lamb if name == "rsb_a3" else keras.optimizers.SGD)
+    assert optimizer.weight_decay == pytest.approx(recipe.weight_decay)
+    assert isinstance(optimizer.learning_rate if not callable(optimizer._learning_rate) else optimizer._learning_rate,
+                      keras.optimizers.schedules.CosineDecay)
+    # Decay in the optimizer, none through regularizers; never on BatchNorm or biases.
+    assert not model.losses and all(getattr(layer, "kernel_regularizer", None) is None for layer in model.layers)
+    optimizer.build(model.trainable_variables)
+    decayed = {v.name for v in model.trainable_variables if optimizer._use_weight_decay(v)}
+    assert decayed == {"kernel"}
+    assert optimizer.use_ema == (recipe.ema is not None)
+    loss = model.loss
+    assert isinstance(loss, keras.losses.BinaryCrossentropy if recipe.bce else keras.losses.CategoricalCrossentropy)
+    assert loss.get_config()["label_smoothing"] == recipe.label_smoothing
+    kinds = [type(layer).__name__ for layer in recipe.augmentations()]
+    assert kinds == [k for k, on in (("RandAugment", recipe.randaugment), ("MixUp", recipe.mixup),
+                                     ("CutMix", recipe.cutmix)) if on]
+    if name == "bag_of_tricks":  # zero-initialised last BN gamma (Goyal 2017), a Spec field
+        assert recipe.model_changes == {"zero_init_last": True}
+        assert not np.any(keras.ops.convert_to_numpy(model.get_layer("conv2_block1_2_bn").gamma))
+    # One step on one-hot labels through the recipe's batch augmentations.
+    x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    batch = {"images": x, "labels": keras.ops.one_hot(np.array([0, 1, 2, 3]), 10)}
+    for layer in recipe.augmentations():
+        batch = layer(batch, training=True)
+    assert np.isfinite(model.train_on_batch(batch["images"], batch["labels"])[0])
+
+
+def test_modern_recipes_name_their_source_and_numbers():
+    assert recipes.get("bag_of_tricks").imagenet_top1 == {"ResNet50": 75.3, "ResNet50D": 79.29}
+    assert recipes.get("rsb_a3").imagenet_top1 == {"ResNet50": 78.1}
+    assert recipes.get("torchvision_v2").imagenet_top1 == {"ResNet50": 80.858}
+    assert "TrivialAugment" in recipes.get("torchvision_v2").paper

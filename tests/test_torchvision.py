@@ -32,10 +32,15 @@ def tvm():
 def random_torchvision(tvm, arch, classes=7, seed=0):
     """torchvision's `arch` with random weights and random BatchNorm statistics,
     in eval mode, and its logits on a random batch (NCHW)."""
+    return randomised(getattr(tvm, arch)(num_classes=classes), seed)
+
+
+def randomised(net, seed=0, size=SIZE):
+    """`net` (torchvision's or timm's ResNet) with random BatchNorm parameters and
+    statistics, in eval mode; returns it, a random batch (NHWC) and its logits."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
-    net = getattr(tvm, arch)(num_classes=classes)
     bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     with torch.no_grad():
         for m in bns:
@@ -51,11 +56,11 @@ def random_torchvision(tvm, arch, classes=7, seed=0):
             if last is not None:
                 last.weight.uniform_(0.0, 0.3, generator=g)
                 last.bias.uniform_(-0.1, 0.1, generator=g)
-        net.train()(torch.rand(4, 3, SIZE, SIZE, generator=g))
+        net.train()(torch.rand(4, 3, size, size, generator=g))
         for m in bns:  # then move the statistics away from that batch's
             m.running_mean.add_(torch.empty_like(m.running_mean).uniform_(-0.2, 0.2, generator=g) * m.running_var.sqrt())
             m.running_var.mul_(torch.empty_like(m.running_var).uniform_(0.5, 2.0, generator=g))
-        x = torch.rand(2, 3, SIZE, SIZE, generator=g)
+        x = torch.rand(2, 3, size, size, generator=g)
         logits = net.eval()(x).numpy()
     return net, x.permute(0, 2, 3, 1).numpy(), logits
 

@@ -1,7 +1,8 @@
-"""Command line: convert a torchvision checkpoint into a Keras weights file.
+"""Command line: convert a torchvision or timm checkpoint into a Keras weights file.
 
     python -m keras_resnet.convert resnet50-11ad3fa6.pth resnet50.weights.h5
     python -m keras_resnet.convert model.pth model.keras --arch resnext50_32x4d --no-top
+    python -m keras_resnet.convert resnet50d.pth resnet50d.weights.h5 --source timm
 
 The output is a weights file (`.weights.h5`), loaded without PyTorch by
 `keras_resnet.build(row, layout="torchvision", weights=path)`, or a whole model
@@ -13,25 +14,33 @@ import os
 import sys
 
 from keras_resnet.checks import command_error
-from keras_resnet.weights import TORCHVISION, from_torchvision
+from keras_resnet.weights import TIMM, TORCHVISION, from_timm, from_torchvision
+
+SOURCES = {"torchvision": (TORCHVISION, from_torchvision), "timm": (TIMM, from_timm)}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="keras-resnet-convert",
-        description="Convert a torchvision ResNet/ResNeXt/Wide ResNet checkpoint to Keras.")
-    parser.add_argument("checkpoint", help="torchvision state dict file (.pth), read with weights_only=True")
+        description="Convert a torchvision or timm ResNet/ResNeXt/Wide ResNet/SE-ResNe(X)t checkpoint to Keras.")
+    parser.add_argument("checkpoint", help="torchvision or timm state dict file (.pth), read with weights_only=True")
     parser.add_argument("output", help="a .weights.h5 (weights only) or .keras (whole model) file to write")
-    parser.add_argument("--arch", choices=list(TORCHVISION), help="torchvision builder (default: recognised)")
+    parser.add_argument("--source", choices=list(SOURCES), default="torchvision",
+                        help="the library that wrote the checkpoint (default: torchvision)")
+    parser.add_argument("--arch", choices=sorted({*TORCHVISION, *TIMM}),
+                        help="torchvision builder or timm model name (default: recognised)")
     parser.add_argument("--no-top", action="store_true", help="drop the classifier (include_top=False)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     args = parser.parse_args(argv)
+    archs, convert = SOURCES[args.source]
     try:
         if not args.output.endswith((".weights.h5", ".keras")):
             raise ValueError(f"the output must end in .weights.h5 or .keras; received {args.output!r}")
         if os.path.exists(args.output) and not args.overwrite:
             raise ValueError(f"{args.output!r} exists; pass --overwrite to replace it")
-        model = from_torchvision(args.checkpoint, args.arch, include_top=not args.no_top)
+        if args.arch is not None and args.arch not in archs:
+            raise ValueError(f"--arch {args.arch} is not one of {args.source}'s {', '.join(archs)}")
+        model = convert(args.checkpoint, args.arch, include_top=not args.no_top)
     except ValueError as e:
         return command_error(parser.prog, e)
     except ImportError as e:  # no PyTorch to read the file: not a bad option, the same one line
@@ -41,7 +50,7 @@ def main(argv=None):
         print(f"Wrote {args.output}; load it with keras.saving.load_model({args.output!r}).")
         return 0
     model.save_weights(args.output)
-    row = TORCHVISION[model.name]
+    row = archs[model.name]
     top = ", include_top=False" if args.no_top else ""
     classes = model.output_shape[-1]
     classes = f", classes={classes}" if not args.no_top and classes != 1000 else ""

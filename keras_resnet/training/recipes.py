@@ -32,6 +32,16 @@ Papers:
 - He, Zhang, Ren, Sun 2016, Identity Mappings in Deep Residual Networks, arXiv:1603.05027, s4.
 - Zagoruyko & Komodakis 2016, Wide Residual Networks, arXiv:1605.07146, s3.
 - Xie, Girshick, Dollar, Tu, He 2017, Aggregated Residual Transformations, arXiv:1611.05431, s5.3.
+
+ImageNet recipes of the refinements (issue 16; REFERENCE.md s8), from Keras' own parts: cosine
+decay with linear warm-up (`CosineDecay(warmup_target=, warmup_steps=)`), `label_smoothing` in
+the loss, optimizer EMA (`use_ema`), weight decay in the optimizer with BatchNorm and biases
+excluded (`exclude_from_weight_decay`), `keras.layers.MixUp` / `CutMix` / `RandAugment` as
+batch augmentations of the data pipeline (`Recipe.augmentations`):
+- He et al. 2019, Bag of Tricks for Image Classification, arXiv:1812.01187.
+- Wightman, Touvron, Jegou 2021, ResNet strikes back, arXiv:2110.00476 (timm's A3 procedure).
+- torchvision's "new training recipe" (Vryniotis 2021, pytorch.org blog "How to Train
+  State-Of-The-Art Models Using TorchVision's Latest Primitives").
 """
 
 import dataclasses
@@ -64,6 +74,22 @@ class Recipe:
             the model's.
         pad_mode: padding of the random-crop augmentation (`keras_resnet.data`).
         expected: the paper's CIFAR-10 test errors (%) for its networks.
+
+        The ImageNet recipes' fields (defaults: the CIFAR recipes' behaviour):
+        cosine: cosine decay from `learning_rate` to 0 after the warm-up, in
+            place of the milestones; the warm-up (`warmup` epochs from
+            `warmup_learning_rate`) is linear at every length, and keeps at
+            least `short_run_warmup` epochs in a short run, as the step schedules do.
+        optimizer_name: `"sgd"` or `"lamb"`.
+        decoupled_weight_decay: `weight_decay` in the optimizer, with BatchNorm's
+            gamma and beta and every bias excluded, instead of `L2` kernel regularizers.
+        label_smoothing, bce: the loss: categorical (or binary, `bce`) cross-entropy
+            on one-hot labels with that smoothing; both need one-hot labels (`one_hot`).
+        mixup, cutmix: `keras.layers.MixUp(alpha=mixup)`, `keras.layers.CutMix(factor=cutmix)`.
+        randaugment: `(num_ops, factor)` of `keras.layers.RandAugment`, or `None`.
+        ema: the optimizer's EMA momentum (`use_ema=True`), or `None`.
+        spec_changes: `Spec` fields the recipe sets, e.g. `{"zero_init_last": True}`.
+        imagenet_top1: the published ImageNet top-1 (%) per table row.
     """
 
     paper: str
@@ -82,6 +108,17 @@ class Recipe:
     dropout: float | None = None
     pad_mode: str = "constant"
     expected: dict = dataclasses.field(default_factory=dict)
+    cosine: bool = False
+    optimizer_name: str = "sgd"
+    decoupled_weight_decay: bool = False
+    label_smoothing: float = 0.0
+    bce: bool = False
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    randaugment: tuple | None = None
+    ema: float | None = None
+    spec_changes: dict = dataclasses.field(default_factory=dict)
+    imagenet_top1: dict = dataclasses.field(default_factory=dict)
 
     def warmup_steps(self, steps_per_epoch, epochs=None):
         """How many steps the warm-up lasts in a run of `epochs` epochs: the
@@ -95,7 +132,8 @@ class Recipe:
         return max(paper, min(round(self.short_run_warmup * steps_per_epoch), steps // 4))
 
     def schedule(self, steps_per_epoch, epochs=None):
-        """The learning rate per step, as a `keras.optimizers.schedules.PiecewiseConstantDecay`:
+        """The learning rate per step. Cosine recipes: Keras' `CosineDecay` with its
+        linear warm-up (`warmup_target`). The others, a `PiecewiseConstantDecay`:
         the warm-up (constant at the paper's length, a linear staircase in a
         shorter run), then `learning_rate`, multiplied by `decay` at each milestone.
 
@@ -106,6 +144,11 @@ class Recipe:
         epochs = epochs or self.epochs
         steps = steps_per_epoch * epochs
         warmup = self.warmup_steps(steps_per_epoch, epochs)
+        if self.cosine:
+            warmup = min(warmup, steps - 1)
+            return keras.optimizers.schedules.CosineDecay(
+                self.warmup_learning_rate if warmup else self.learning_rate, steps - warmup,
+                warmup_target=self.learning_rate if warmup else None, warmup_steps=warmup)
         if epochs >= self.epochs:  # the paper's constant warm-up, if it has one
             levels = 1 if warmup else 0
         else:
@@ -126,8 +169,52 @@ class Recipe:
 
     def optimizer(self, steps_per_epoch, epochs=None):
         """`keras.optimizers.SGD` with the recipe's momentum and schedule."""
+        if self.cosine or self.optimizer_name != "sgd" or self.decoupled_weight_decay or self.ema:
+            return self._modern_optimizer(steps_per_epoch, epochs)
         return keras.optimizers.SGD(self.schedule(steps_per_epoch, epochs), momentum=self.momentum,
                                     nesterov=self.nesterov)
+
+    # The ImageNet recipes' parts (issue 16) -----------------------------------
+
+    def _modern_optimizer(self, steps_per_epoch, epochs):
+        schedule = self.schedule(steps_per_epoch, epochs)
+        decay = dict(weight_decay=self.weight_decay) if self.decoupled_weight_decay else {}
+        ema = dict(use_ema=True, ema_momentum=self.ema) if self.ema else {}
+        if self.optimizer_name == "lamb":
+            optimizer = keras.optimizers.Lamb(schedule, **decay, **ema)
+        else:
+            optimizer = keras.optimizers.SGD(schedule, momentum=self.momentum, nesterov=self.nesterov, **decay, **ema)
+        if self.decoupled_weight_decay:  # by variable name: BatchNorm's gamma and beta, every bias
+            optimizer.exclude_from_weight_decay(var_names=["gamma", "beta", "bias"])
+        return optimizer
+
+    @property
+    def one_hot(self):
+        """Whether the loss needs one-hot labels (label smoothing, BCE, MixUp/CutMix)."""
+        return bool(self.label_smoothing or self.bce or self.mixup or self.cutmix)
+
+    def loss(self):
+        """The recipe's loss on softmax (or, `bce`, sigmoid-free probabilities) outputs."""
+        if self.bce:
+            return keras.losses.BinaryCrossentropy(label_smoothing=self.label_smoothing)
+        if self.one_hot:
+            return keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing)
+        return keras.losses.SparseCategoricalCrossentropy()
+
+    def augmentations(self):
+        """The batch augmentations, Keras layers to map over `{"images", "labels"}`
+        batches (one-hot labels) in the data pipeline, in order: RandAugment, then
+        MixUp and CutMix. The papers pick one of MixUp and CutMix per batch; a
+        pipeline applying both in turn mixes more."""
+        layers = []
+        if self.randaugment:
+            num_ops, factor = self.randaugment
+            layers.append(keras.layers.RandAugment(num_ops=num_ops, factor=factor))
+        if self.mixup:
+            layers.append(keras.layers.MixUp(alpha=self.mixup))
+        if self.cutmix:
+            layers.append(keras.layers.CutMix(factor=self.cutmix))
+        return layers
 
     def regularize(self, model):
         """Puts the recipe's weight decay on every kernel of `model` (in place)
@@ -151,15 +238,17 @@ class Recipe:
         Returns:
             `model`, ready for `model.fit`.
         """
-        self.regularize(model)
-        model.compile(optimizer=self.optimizer(steps_per_epoch, epochs), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"], **kwargs)
+        if not self.decoupled_weight_decay:
+            self.regularize(model)
+        loss = "sparse_categorical_crossentropy" if not self.one_hot else self.loss()
+        metrics = ["categorical_accuracy"] if self.one_hot else ["accuracy"]
+        model.compile(optimizer=self.optimizer(steps_per_epoch, epochs), loss=loss, metrics=metrics, **kwargs)
         return model
 
     @property
     def model_changes(self):
         """`Spec` fields the recipe sets, e.g. `{"dropout": 0.3}`, for `keras_resnet.build`."""
-        return {} if self.dropout is None else {"dropout": self.dropout}
+        return {**self.spec_changes, **({} if self.dropout is None else {"dropout": self.dropout})}
 
 
 # The table. Schedules are in the paper's unit: He 2015/2016 count iterations
@@ -194,6 +283,33 @@ RECIPES = {
               "lr 0.1, /10 at epochs 150 and 225, 300 epochs, weight decay 5e-4, batch 128",
         epochs=300, length=300, milestones=(150, 225), weight_decay=5e-4, nesterov=True,
         expected={"ResNeXt29_8x64d": 3.65, "ResNeXt29_16x64d": 3.58},
+    ),
+    # ImageNet recipes (issue 16). `length` and `epochs` agree, so `milestones` go unused.
+    "bag_of_tricks": Recipe(
+        paper="He et al. 2019 (Bag of Tricks), s3-5: SGD Nesterov 0.9, batch 1024 at lr 0.4 (0.1 x 1024/256), "
+              "5-epoch linear warm-up then cosine decay, 120 epochs (200 with mixup 0.2), label smoothing 0.1, "
+              "weight decay 1e-4 without BN and bias, zero-initialised last BN gamma; ResNet-50 75.3 -> "
+              "ResNet-50-D with every trick 79.29 top-1",
+        epochs=200, length=200, milestones=(), learning_rate=0.4, weight_decay=1e-4, nesterov=True, batch_size=1024,
+        cosine=True, warmup=5, warmup_learning_rate=0.0, decoupled_weight_decay=True, label_smoothing=0.1, mixup=0.2,
+        spec_changes={"zero_init_last": True}, imagenet_top1={"ResNet50": 75.3, "ResNet50D": 79.29},
+    ),
+    "rsb_a3": Recipe(
+        paper="Wightman et al. 2021 (ResNet strikes back), procedure A3: 100 epochs, LAMB lr 8e-3 at batch 2048, "
+              "5-epoch warm-up, cosine, weight decay 0.02, binary cross-entropy, mixup 0.1, cutmix 1.0, "
+              "RandAugment m6 (factor 0.6 of timm's magnitude 10), 160px training, 224px test; ResNet-50 78.1 top-1",
+        epochs=100, length=100, milestones=(), learning_rate=8e-3, weight_decay=0.02, batch_size=2048,
+        cosine=True, warmup=5, warmup_learning_rate=0.0, optimizer_name="lamb", decoupled_weight_decay=True, bce=True,
+        mixup=0.1, cutmix=1.0, randaugment=(2, 0.6), imagenet_top1={"ResNet50": 78.1},
+    ),
+    "torchvision_v2": Recipe(
+        paper="torchvision's new recipe (2021): SGD momentum 0.9, lr 0.5 at batch 1024, 600 epochs, 5-epoch "
+              "linear warm-up from 0.01x then cosine, label smoothing 0.1, mixup 0.2, cutmix 1.0, weight decay "
+              "2e-5 without norm layers, EMA, TrivialAugmentWide (Keras has none: RandAugment instead), random "
+              "erasing 0.1 (not applied); ResNet-50 80.858 top-1",
+        epochs=600, length=600, milestones=(), learning_rate=0.5, weight_decay=2e-5, batch_size=1024,
+        cosine=True, warmup=5, warmup_learning_rate=0.005, decoupled_weight_decay=True, label_smoothing=0.1,
+        mixup=0.2, cutmix=1.0, randaugment=(1, 0.5), ema=0.99997, imagenet_top1={"ResNet50": 80.858},
     ),
 }
 
