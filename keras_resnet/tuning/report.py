@@ -179,12 +179,16 @@ def report(rows, study):
     if not compared:
         lines.append("- This run has no budget with both a WRN (6n+4) and a pre-activation bottleneck (9n+2) depth; "
                      "add one, e.g. `--depths 16,40,164`, to set the thin end beside WRN as Table 5 does.")
-    lines += ["", "## The paper's conclusions in this run", "", "| conclusion | paper | echoed? | this run |",
+    lines += ["", "## The paper's conclusions in this run", "",
+              "The search compares one (averaged) result per network, so these are orderings, not verdicts: no "
+              "interval says whether a difference is larger than the spread between runs. For verdicts with 95% "
+              "intervals over seeds, run `python -m keras_resnet.experiments width_depth`.", "",
+              "| conclusion | paper | same ordering as the paper? | this run |",
               "|---|---|---|---|"]
     for claim, paper, verdict, notes in conclusions(rows):
         lines.append(f"| {claim} | {paper} | **{verdict}** | {'; '.join(notes)} |")
-    lines += ["", "A verdict compares single runs; with few epochs or one execution per trial, differences of a "
-              "fraction of a percent are noise (use `--executions-per-trial`).", ""]
+    lines += ["", "With few epochs or one execution per trial, differences of a fraction of a percent are noise "
+              "(use `--executions-per-trial`, or the experiment above).", ""]
     return "\n".join(lines)
 
 
