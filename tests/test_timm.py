@@ -49,7 +49,7 @@ def test_preprocessing_is_torch_mode_for_every_timm_model(timm):
         np.testing.assert_allclose(cfg.std, (0.229, 0.224, 0.225))
 
 
-def test_command_line_and_mismatches(timm, tmp_path):
+def test_command_line_and_mismatches(timm, tmp_path, capsys):
     import torch
 
     net, x, expected = random_timm(timm, "seresnet50")
@@ -59,8 +59,10 @@ def test_command_line_and_mismatches(timm, tmp_path):
     loaded = keras_resnet.build("SEResNet50", classes=7, input_shape=(SIZE, SIZE, 3), classifier_activation=None,
                                 weights=out)
     np.testing.assert_allclose(keras_logits(loaded, x), expected, rtol=0, atol=1e-4)
-    with pytest.raises(SystemExit):
-        convert.main([str(tmp_path / "se.pth"), str(tmp_path / "x.weights.h5"), "--arch", "seresnet50"])  # torchvision's?
+    # seresnet50 is timm's, not torchvision's (the default --source): one line, status 2.
+    capsys.readouterr()
+    assert convert.main([str(tmp_path / "se.pth"), str(tmp_path / "x.weights.h5"), "--arch", "seresnet50"]) == 2
+    assert "--arch seresnet50 is not one of torchvision's" in capsys.readouterr().err
     state = {k: v.numpy() for k, v in net.state_dict().items()}
     with pytest.raises(ValueError, match=r"no tensor 'layer1\.0\.se\.fc2\.bias'.*looks like timm's seresnet50"):
         weights.from_timm({k: v for k, v in state.items() if k != "layer1.0.se.fc2.bias"}, "seresnet50")
