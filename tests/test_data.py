@@ -129,6 +129,33 @@ def test_image_folder_with_train_and_test(tmp_path):
     assert (d.train_size, d.validation_size, d.test_size) == (6, 0, 4) and d.validation is None
 
 
+@pytest.mark.parametrize("folder", [False, True])
+def test_one_hot_labels_and_a_batch_transform_before_normalisation(folder, tmp_path):
+    """The training recipes' hooks, on the 32x32 and the image-folder pipelines: one-hot labels
+    everywhere; the transform sees [0, 255] images and one-hot labels, with a per-batch seed."""
+    if folder:
+        write_folder(tmp_path, [(40, 60), (70, 50), (64, 64), (33, 90), (80, 80)])
+    seen = []
+
+    def invert(images, labels, seed):
+        seen.append((images.dtype, tuple(labels.shape), tuple(seed.shape)))
+        return 255.0 - images, labels
+
+    load = lambda **kwargs: kdata.load(str(tmp_path) if folder else "digits", 4, image_size=32, seed=0,
+                                       augment=False, one_hot=True, **kwargs)
+    plain, inverted = load(), load(batch_transform=invert)
+    classes = plain.num_classes
+    assert seen == [(tf.float32, (None, classes), (2,))]
+    for ds in (plain.train, plain.validation, plain.test, inverted.train):
+        x, y = next(iter(ds))
+        assert y.dtype == tf.float32 and y.shape[1:] == (classes,) and set(np.unique(y.numpy())) == {0.0, 1.0}
+    (x0, y0), (x1, y1) = next(iter(plain.train)), next(iter(inverted.train))
+    np.testing.assert_array_equal(y0, y1)
+    # Normalised after the transform: (1 - u - mean) / std = -(u - mean) / std + (1 - 2 mean) / std.
+    mean, std = np.array(plain.mean), np.array(plain.std)
+    np.testing.assert_allclose(x1, -x0.numpy() + (1 - 2 * mean) / std, atol=1e-3)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(dataset="mnist"), "Unknown dataset 'mnist'"),
     (dict(batch_size=0), "received batch_size=0"),

@@ -1,10 +1,13 @@
 """keras_resnet.recipes: the papers' schedules, scaled; weight decay as L2 on kernels."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
 
 import keras_resnet
+from keras_resnet.training import data as data_lib
 from keras_resnet.training import recipes
 
 TINY = keras_resnet.Spec((1, 1, 1), "basic", width=4, stem="cifar", stem_width=4)
@@ -173,3 +176,54 @@ def test_modern_recipes_name_their_source_and_numbers():
     assert recipes.get("rsb_a3").imagenet_top1 == {"ResNet50": 78.1}
     assert recipes.get("torchvision_v2").imagenet_top1 == {"ResNet50": 80.858}
     assert "TrivialAugment" in recipes.get("torchvision_v2").paper
+
+
+# The recipes' batch augmentations in the data pipeline ------------------------------
+
+
+def test_bce_recipe_wants_a_sigmoid_classifier():
+    assert recipes.get("rsb_a3").classifier_activation == "sigmoid"
+    assert {recipes.get(name).classifier_activation for name in recipes.RECIPES if name != "rsb_a3"} == {"softmax"}
+    assert recipes.get("he2015").batch_transform() is None and not recipes.get("he2015").one_hot
+
+
+def test_one_of_mixup_and_cutmix_per_batch_from_a_stateless_seed():
+    import tensorflow as tf
+
+    recipe = dataclasses.replace(recipes.get("torchvision_v2"), randaugment=None)  # mixup 0.2, cutmix 1.0
+    transform = recipe.batch_transform(seed=0)
+    # Image i is flat at 10 * i: MixUp keeps each image flat, CutMix pastes a patch of another.
+    images = np.broadcast_to(10.0 * np.arange(8)[:, None, None, None], (8, 16, 16, 3)).astype("float32")
+    labels = tf.one_hot(np.arange(8), 10)
+    used = []
+    for s in range(16):
+        seed = tf.constant([s, 0], tf.int64)
+        mixed, mixed_labels = transform(tf.constant(images), labels, seed)
+        flat = all(np.unique(np.round(image, 3)).size == 1 for image in mixed.numpy())
+        used.append("mixup" if flat else "cutmix")
+        np.testing.assert_allclose(mixed_labels.numpy().sum(axis=1), 1, rtol=1e-5)
+        # The choice is the seed's alone (a patch can be empty, so only CutMix is asserted).
+        if not flat:
+            assert float(tf.random.stateless_uniform([], seed)) < 0.5
+    assert set(used) == {"mixup", "cutmix"}
+
+
+def test_the_data_pipeline_applies_a_recipes_augmentations():
+    load = lambda recipe, **kwargs: data_lib.load("digits", 16, seed=0, one_hot=True, subset=160,
+                                                  batch_transform=recipe.batch_transform(0) if recipe else None,
+                                                  **kwargs)
+    first = lambda d: [keras.ops.convert_to_numpy(t) for t in next(iter(d.train))]
+    plain = first(load(None))
+    # RandAugment alone: the same examples, crops and flips (the hook has its own seeds), other pixels.
+    randaugment = dataclasses.replace(recipes.get("rsb_a3"), mixup=0.0, cutmix=0.0)
+    augmented = first(load(randaugment))
+    np.testing.assert_array_equal(augmented[1], plain[1])
+    assert set(np.unique(plain[1])) == {0.0, 1.0} and not np.allclose(augmented[0], plain[0])
+    # rsb_a3 in full: mixed labels; reproducible with the seed, batch after batch.
+    runs = [[[keras.ops.convert_to_numpy(t) for t in batch] for batch in load(recipes.get("rsb_a3")).train.take(3)]
+            for _ in range(2)]
+    labels = np.concatenate([y for _, y in runs[0]])
+    assert np.any((labels > 1e-6) & (labels < 1 - 1e-6))
+    for (x0, y0), (x1, y1) in zip(*runs):
+        np.testing.assert_array_equal(x0, x1)
+        np.testing.assert_array_equal(y0, y1)

@@ -45,6 +45,11 @@ flips run vectorised on whole batches; every pipeline ends in
 `prefetch(AUTOTUNE)`. With `seed`, file order, shuffles and augmentation are
 deterministic (stateless random ops fed by `tf.data.Dataset.random`) and still
 differ from epoch to epoch.
+
+Training recipes that need more (issue 16) get two hooks: `one_hot=True` gives every
+pipeline one-hot float32 labels (`tf.one_hot(label, num_classes)`), and `batch_transform`
+is applied to each training batch before normalisation, e.g. a recipe's RandAugment and
+MixUp/CutMix (`keras_resnet.recipes.Recipe.batch_transform`).
 """
 
 import dataclasses
@@ -92,8 +97,9 @@ class Data:
     Attributes:
         name: the dataset's name (or folder path).
         train, validation, test: batched, prefetched `tf.data.Dataset`s of
-            `(float32 image, int32 label)`; `train` is shuffled and augmented,
-            `validation` is `None` when `validation_split=0`.
+            `(float32 image, int32 label)` (float32 one-hot labels with `one_hot`);
+            `train` is shuffled and augmented, `validation` is `None` when
+            `validation_split=0`.
         num_classes: number of classes.
         input_shape: `(height, width, channels)` of one image.
         train_size, validation_size, test_size: number of examples.
@@ -129,7 +135,8 @@ class Data:
 
 
 def load(dataset="digits", batch_size=128, *, validation_split=0.1, seed=None, data_dir=None, augment=True,
-         pad_mode="constant", image_size=224, test_split=0.2, manual_dir=None, subset=None):
+         pad_mode="constant", image_size=224, test_split=0.2, manual_dir=None, subset=None, one_hot=False,
+         batch_transform=None):
     """Loads a dataset as training, validation and test pipelines.
 
     Args:
@@ -156,6 +163,17 @@ def load(dataset="digits", batch_size=128, *, validation_split=0.1, seed=None, d
             to keep, for experiments that must fit a small machine: the same
             examples in every run, whatever `seed`, with every class as equally
             represented as the number allows. `None` keeps them all.
+        one_hot: labels as float32 one-hot vectors of `num_classes`, in every
+            pipeline, for losses with label smoothing and for MixUp/CutMix.
+        batch_transform: a function `(images, labels, seed) -> (images, labels)`
+            applied to every training batch (also with `augment=False`): float32
+            images in [0, 255] (after the random-resized crop and flip of large
+            images; before the pad-crop and flip of 32x32 images), the labels
+            (one-hot with `one_hot`), and a shape-[2] int64 seed for stateless random
+            ops, reproducible with `seed` and different for every batch. It runs on
+            one batch at a time, in order, so that random layers that keep a state
+            (Keras' `RandAugment`, `MixUp`, `CutMix`) stay reproducible too; its
+            images are then normalised like the others.
 
     Returns:
         A `Data` record.
@@ -191,11 +209,14 @@ def load(dataset="digits", batch_size=128, *, validation_split=0.1, seed=None, d
     mean, std = pipeline.statistics(train)
     flip = source.name not in NO_FLIP
     batches = dict(batch_size=batch_size, mean=mean, std=std)
+    encode = _one_hot(len(source.class_names)) if one_hot else None
+    hook = _hook(encode, batch_transform, seed)
+    evaluation = lambda examples, size: _options(_labels(pipeline.evaluation(examples, size, **batches), encode))
     return Data(
         name=source.name,
-        train=_options(pipeline.train(train, sizes["train_size"], seed, augment, flip, pad_mode, **batches)),
-        validation=_options(pipeline.evaluation(validation, validation_size, **batches)) if validation_size else None,
-        test=_options(pipeline.evaluation(test, sizes["test_size"], **batches)),
+        train=_options(pipeline.train(train, sizes["train_size"], seed, augment, flip, pad_mode, hook=hook, **batches)),
+        validation=evaluation(validation, validation_size) if validation_size else None,
+        test=evaluation(test, sizes["test_size"]),
         num_classes=len(source.class_names),
         input_shape=pipeline.input_shape,
         batch_size=batch_size,
@@ -457,6 +478,35 @@ def _pad_crop(images, seed, mode):
     return tf.gather(tf.gather(padded, rows, axis=1, batch_dims=1), cols, axis=2, batch_dims=1)
 
 
+def _one_hot(num_classes):
+    return lambda images, labels: (images, tf.one_hot(labels, num_classes, dtype=tf.float32))
+
+
+def _labels(batches, encode):
+    """The evaluation batches with their labels encoded (one-hot), if `encode`."""
+    return batches if encode is None else batches.map(encode, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+
+
+def _hook(encode, batch_transform, seed):
+    """What `load` does to training batches of [0, 255] images before normalising them, as a
+    function of a batched dataset, or `None`: one-hot labels, then `batch_transform`."""
+    if encode is None and batch_transform is None:
+        return None
+
+    def apply(batch, seeds):
+        images, labels = batch
+        images = tf.cast(images, tf.float32)
+        if encode is not None:
+            images, labels = encode(images, labels)
+        if batch_transform is not None:
+            images, labels = batch_transform(images, labels, tf.ensure_shape(seeds, [2]))
+        return images, labels
+
+    # A seed stream of its own, so that the pipeline's crops and flips stay as without the hook.
+    # Sequential: stateful random layers must see the batches in order (see `load`).
+    return lambda batches: tf.data.Dataset.zip(batches, _seeds(None if seed is None else seed + 1)).map(apply)
+
+
 class _Small:
     """32x32 images decoded once and held in memory."""
 
@@ -466,7 +516,7 @@ class _Small:
     def statistics(self, train):
         return _statistics(images for images, _ in train.batch(4096).as_numpy_iterator())
 
-    def train(self, examples, size, seed, augment, flip, pad_mode, batch_size, mean, std):
+    def train(self, examples, size, seed, augment, flip, pad_mode, batch_size, mean, std, hook=None):
         def transform(batch, seeds):
             (images, labels), keys = batch, tf.random.experimental.stateless_split(seeds, 2)
             images = _normalize(images, mean, std)
@@ -476,6 +526,7 @@ class _Small:
             return images, labels
 
         ds = examples.shuffle(max(size, 1), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+        ds = ds if hook is None else hook(ds)
         return tf.data.Dataset.zip(ds, _seeds(seed)).map(transform, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
     def evaluation(self, examples, size, batch_size, mean, std):
@@ -517,7 +568,7 @@ class _Large:
         sample = train.take(STATS_SAMPLE).map(self._central_crop, num_parallel_calls=AUTOTUNE).batch(256)
         return _statistics(images for images, _ in sample.as_numpy_iterator())
 
-    def train(self, examples, size, seed, augment, flip, pad_mode, batch_size, mean, std):
+    def train(self, examples, size, seed, augment, flip, pad_mode, batch_size, mean, std, hook=None):
         ds = examples.shuffle(min(max(size, 1), 10_000), seed=seed, reshuffle_each_iteration=True)
         if augment:
             ds = tf.data.Dataset.zip(ds, _seeds(seed))
@@ -528,10 +579,13 @@ class _Large:
         def transform(batch, seed):
             images, labels = batch
             images = _flip(images, seed) if augment and flip else images
-            return _normalize(images, mean, std), labels
+            return (images, labels) if hook else (_normalize(images, mean, std), labels)
 
-        ds = tf.data.Dataset.zip(ds.batch(batch_size), _seeds(seed))
-        return ds.map(transform, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
+        ds = tf.data.Dataset.zip(ds.batch(batch_size), _seeds(seed)).map(transform, num_parallel_calls=AUTOTUNE)
+        if hook is not None:
+            normalize = lambda images, labels: (_normalize(images, mean, std), labels)
+            ds = hook(ds).map(normalize, num_parallel_calls=AUTOTUNE)
+        return ds.prefetch(AUTOTUNE)
 
     def evaluation(self, examples, size, batch_size, mean, std):
         ds = examples.map(self._central_crop, num_parallel_calls=AUTOTUNE)

@@ -193,28 +193,76 @@ class Recipe:
         """Whether the loss needs one-hot labels (label smoothing, BCE, MixUp/CutMix)."""
         return bool(self.label_smoothing or self.bce or self.mixup or self.cutmix)
 
+    @property
+    def classifier_activation(self):
+        """The classifier's activation the loss expects: `"sigmoid"` for BCE (one
+        independent probability per class, as timm's BCE recipes), else `"softmax"`."""
+        return "sigmoid" if self.bce else "softmax"
+
     def loss(self):
-        """The recipe's loss on softmax (or, `bce`, sigmoid-free probabilities) outputs."""
+        """The recipe's loss on probabilities: softmax outputs, or sigmoid outputs with `bce`
+        (`classifier_activation`)."""
         if self.bce:
             return keras.losses.BinaryCrossentropy(label_smoothing=self.label_smoothing)
         if self.one_hot:
             return keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing)
         return keras.losses.SparseCategoricalCrossentropy()
 
-    def augmentations(self):
+    def augmentations(self, seed=None):
         """The batch augmentations, Keras layers to map over `{"images", "labels"}`
-        batches (one-hot labels) in the data pipeline, in order: RandAugment, then
-        MixUp and CutMix. The papers pick one of MixUp and CutMix per batch; a
-        pipeline applying both in turn mixes more."""
+        batches (one-hot labels, images in [0, 255]) in the data pipeline, in order:
+        RandAugment, then MixUp and CutMix. The papers pick one of MixUp and CutMix
+        per batch (`batch_transform` does); a pipeline applying both in turn mixes more.
+        The layers compute in float32 whatever the global dtype policy: they belong to
+        the input pipeline, not to the model.
+
+        Args:
+            seed: an integer that seeds the layers (`seed`, `seed + 1`, ...), or `None`.
+        """
+        seeds = iter(range(seed, seed + 3)) if seed is not None else iter([None] * 3)
+        kwargs = lambda: dict(seed=next(seeds), dtype="float32")
         layers = []
         if self.randaugment:
             num_ops, factor = self.randaugment
-            layers.append(keras.layers.RandAugment(num_ops=num_ops, factor=factor))
+            layers.append(keras.layers.RandAugment(num_ops=num_ops, factor=factor, **kwargs()))
         if self.mixup:
-            layers.append(keras.layers.MixUp(alpha=self.mixup))
+            layers.append(keras.layers.MixUp(alpha=self.mixup, **kwargs()))
         if self.cutmix:
-            layers.append(keras.layers.CutMix(factor=self.cutmix))
+            layers.append(keras.layers.CutMix(factor=self.cutmix, **kwargs()))
         return layers
+
+    def batch_transform(self, seed=None):
+        """The recipe's batch augmentations as a `batch_transform` of `keras_resnet.data.load`
+        (with `one_hot=True`), or `None` if it has none: a function `(images, labels, seed)
+        -> (images, labels)` of a batch of [0, 255] images, their one-hot labels and a
+        stateless seed. It applies RandAugment, then MixUp or CutMix: where the recipe has
+        both, one of them per batch, each with probability 1/2 (timm's and torchvision's
+        switch), chosen from the batch's stateless `seed`.
+
+        Args:
+            seed: seeds the Keras layers (see `augmentations`).
+        """
+        layers = self.augmentations(seed)
+        if not layers:
+            return None
+        randaugment = [layer for layer in layers if isinstance(layer, keras.layers.RandAugment)]
+        mixing = [layer for layer in layers if not isinstance(layer, keras.layers.RandAugment)]
+
+        def transform(images, labels, seed):
+            import tensorflow as tf  # the pipeline's own ops
+
+            for layer in randaugment:
+                images = layer(images, training=True)
+            batch = {"images": images, "labels": labels}
+            if len(mixing) == 2:
+                mixup, cutmix = mixing
+                use_cutmix = tf.random.stateless_uniform([], seed) < 0.5
+                batch = tf.cond(use_cutmix, lambda: cutmix(batch, training=True), lambda: mixup(batch, training=True))
+            elif mixing:
+                batch = mixing[0](batch, training=True)
+            return batch["images"], batch["labels"]
+
+        return transform
 
     def regularize(self, model):
         """Puts the recipe's weight decay on every kernel of `model` (in place)
@@ -227,11 +275,14 @@ class Recipe:
         return model
 
     def compile(self, model, steps_per_epoch, epochs=None, **kwargs):
-        """Regularizes and compiles `model` for the recipe: SGD on the scaled
-        schedule, sparse categorical cross-entropy, accuracy.
+        """Regularizes and compiles `model` for the recipe: its optimizer on the scaled
+        schedule, its loss (sparse categorical cross-entropy, or `loss()` on one-hot
+        labels), and Keras' "accuracy", which resolves to categorical accuracy on one-hot
+        (and mixed) labels and keeps the name `accuracy`.
 
         Args:
-            model: a classifier with softmax outputs, as `keras_resnet.build` gives.
+            model: a classifier with `classifier_activation` outputs (softmax, sigmoid
+                for BCE), as `keras_resnet.build` gives.
             steps_per_epoch, epochs: the run's length (see `schedule`).
             **kwargs: further `model.compile` arguments, e.g. `jit_compile`.
 
@@ -241,8 +292,7 @@ class Recipe:
         if not self.decoupled_weight_decay:
             self.regularize(model)
         loss = "sparse_categorical_crossentropy" if not self.one_hot else self.loss()
-        metrics = ["categorical_accuracy"] if self.one_hot else ["accuracy"]
-        model.compile(optimizer=self.optimizer(steps_per_epoch, epochs), loss=loss, metrics=metrics, **kwargs)
+        model.compile(optimizer=self.optimizer(steps_per_epoch, epochs), loss=loss, metrics=["accuracy"], **kwargs)
         return model
 
     @property

@@ -5,7 +5,10 @@
 (or the `keras-resnet-train` console script). It builds `--model` with
 `keras_resnet.build`, loads `--dataset` with `keras_resnet.data.load`, trains with
 `model.fit` under the `--recipe` (`keras_resnet.recipes`), and writes to
-`--output-dir`:
+`--output-dir`. The recipe decides the optimizer and loss, one-hot labels
+(`recipe.one_hot`), the training batches' RandAugment and MixUp/CutMix
+(`recipe.batch_transform`), the classifier's activation and its `Spec` changes.
+Outputs:
 
     run.json          the run's settings (a folder holds one run)
     log.csv           loss, accuracy and learning rate per epoch
@@ -112,11 +115,13 @@ def _normalize_config(config):
 
 
 def _build_model(config, recipe, data):
+    # The recipe's Spec changes (dropout, zero_init_last, ...), then the user's --set on top.
     model = build(config.model, input_shape=data.input_shape, classes=data.num_classes,
-                  classifier_activation=None if config.mixed_precision else "softmax",
+                  classifier_activation=None if config.mixed_precision else recipe.classifier_activation,
                   **{**recipe.model_changes, **config.changes})
-    if config.mixed_precision:  # the softmax in float32, as Keras' mixed-precision guide advises
-        outputs = keras.layers.Activation("softmax", dtype="float32", name="probabilities")(model.output)
+    if config.mixed_precision:  # softmax (sigmoid for BCE) in float32, as Keras' mixed-precision guide advises
+        outputs = keras.layers.Activation(recipe.classifier_activation, dtype="float32",
+                                          name="probabilities")(model.output)
         model = keras.Model(model.input, outputs, name=model.name)
     # XLA trains convolutions ~3x slower than TensorFlow's own kernels on CPU;
     # Keras' "auto" already resolves to False there, and this says so.
@@ -217,9 +222,11 @@ def prepare(config):
         keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
         keras.mixed_precision.set_dtype_policy("mixed_float16" if _accelerated() else "mixed_bfloat16")
+    # One-hot labels for the recipes' losses; their RandAugment and MixUp/CutMix on training batches.
     data = data_lib.load(config.dataset, config.batch_size, validation_split=config.validation_split,
                          seed=config.seed, data_dir=config.data_dir, pad_mode=recipe.pad_mode,
-                         subset=config.subset)
+                         subset=config.subset, one_hot=recipe.one_hot,
+                         batch_transform=recipe.batch_transform(config.seed))
     with strategy.scope() if strategy else contextlib.nullcontext():
         model = _build_model(config, recipe, data)
     if worker is None and not resuming:
