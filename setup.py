@@ -28,12 +28,16 @@ setup(
     # The tests also compare with torchvision and run on JAX and PyTorch. torch is pinned to the
     # CPU build the project is measured with; torchvision's models are installed without their
     # dependencies (README), since its wheels would pull a CUDA torch.
+    # export: what Keras' `model.export(path, format="onnx")` converts with (tf2onnx), and the
+    # runtime that runs the file (onnxruntime); SavedModel and LiteRT need only TensorFlow.
     extras_require={
         # timm (the reference of the refinement rows and of from_timm) needs torchvision, pinned to the
         # release built for the pinned torch: torchvision 0.28 requires torch==2.13.0 exactly, so neither
         # can bring another (CUDA) torch.
-        "test": ["pytest>=7", "pytest-xdist>=3", "jax", "torch==2.13.0", "pillow", "torchvision==0.28.*", "timm>=1.0,<2"],
+        "test": ["pytest>=7", "pytest-xdist>=3", "jax", "torch==2.13.0", "pillow", "torchvision==0.28.*", "timm>=1.0,<2",
+                 "tf2onnx>=1.16", "onnx", "onnxruntime"],
         "torch": ["torch>=1.13"],
+        "export": ["tf2onnx>=1.16", "onnx", "onnxruntime"],
     },
     entry_points={"console_scripts": ["keras-resnet-train = keras_resnet.training.train:main",
                                       "keras-resnet-tune = keras_resnet.tuning.command:main",

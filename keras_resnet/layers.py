@@ -1,5 +1,5 @@
-"""The layers Keras lacks: zero-padding of the channel axis (He 2015 option A),
-and Keras' own Conv2D and BatchNormalization made fast on TensorFlow.
+"""Keras' own Conv2D and BatchNormalization made fast on TensorFlow, and the
+zero-padding of the channel axis (He 2015 option A) of the previous release.
 
 `Conv2D` and `BatchNormalization` are drop-in subclasses of the Keras layers of
 the same names: same arguments, weights and results. On the TensorFlow backend
@@ -8,7 +8,13 @@ normalization) wherever a one-time probe finds that the kernel exists and
 agrees with the definition; everywhere else they are Keras' layers unchanged.
 They keep Keras' class names because Keras' weights files (`.weights.h5`)
 address layers by class name and position: a model built with either class
-loads the other's weights.
+loads the other's weights. A saved model (`.keras`) names Keras' own classes
+for them, so that it loads where keras_resnet is not installed, and loads
+them back as these classes where keras_resnet is imported (`_saved_as_keras`).
+
+The builders no longer use `ZeroPadChannels` (option A's zero channels are now
+Keras' own layers, `models._Layers.pad_channels`); it stays registered for the
+models the previous release saved.
 """
 
 import concurrent.futures
@@ -134,7 +140,26 @@ def _probe_grouped_conv(data_format, dtype):
     return _all_close(native, with_gradients(per_group), dtype)
 
 
-@keras.saving.register_keras_serializable(package="keras_resnet")
+def _saved_as_keras(cls):
+    """Makes `cls`, a subclass of the Keras layer of the same name, save as that
+    Keras layer and load back as `cls` where keras_resnet is imported.
+
+    Keras records a layer's class as `module`, `class_name` and `registered_name`,
+    and looks the registered name up first. `cls` is recorded as
+    `keras.layers.<name>` with the registered name `<name>`: a program without
+    keras_resnet finds no such registration and loads Keras' own layer (Keras
+    accepts a built-in's registered name when it equals the class name), while
+    importing keras_resnet registers `cls` under that name. Keras writes no
+    registered name for its own layers, so their saved models still load as
+    Keras' layers. `keras_resnet>Conv2D` and `keras_resnet>BatchNormalization`
+    stay registered for the models the previous release saved.
+    """
+    cls.__module__ = "keras.layers"  # what Keras writes as the saved layer's module
+    keras.saving.get_custom_objects().update({cls.__name__: cls, f"keras_resnet>{cls.__name__}": cls})
+    return cls
+
+
+@_saved_as_keras
 class Conv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D` whose grouped convolutions are fast on TensorFlow.
 
@@ -216,7 +241,7 @@ def _probe_fused_batch_norm(data_format, dtype, epsilon):
     return all(_all_close(with_gradients(fused, t), with_gradients(definition, t), dtype) for t in (True, False))
 
 
-@keras.saving.register_keras_serializable(package="keras_resnet")
+@_saved_as_keras
 class BatchNormalization(keras.layers.BatchNormalization):
     """`keras.layers.BatchNormalization` on TensorFlow's fused kernel.
 

@@ -18,7 +18,7 @@ from keras.applications import imagenet_utils
 
 from keras_resnet import pretrained
 from keras_resnet.checks import one_of, positive
-from keras_resnet.layers import BatchNormalization, Conv2D, ZeroPadChannels
+from keras_resnet.layers import BatchNormalization, Conv2D
 from keras_resnet.spec import SPECS, UNITS, Spec, get_spec, wide_resnet
 
 # The architecture --------------------------------------------------------
@@ -198,7 +198,22 @@ class _Layers:
         return keras.layers.MaxPooling2D(size, strides=stride, name=f"{prefix}_pool" if pad else prefix, dtype=self.dtype)(x)
 
     def pad_channels(self, x, n, name):
-        return ZeroPadChannels(n, name=name, dtype=self.dtype)(x)
+        # Option A's zero channels from Keras' own layers, so that a saved model loads without
+        # keras_resnet: x times 0, repeated and cut to n channels, concatenated after x. Exactly x
+        # and zeros for finite x. Not a pad op: TensorFlow 2.21's oneDNN remapper crashes fusing
+        # conv + bias + add with a padded addend (tests/test_models.py).
+        axis = -1 if self.channels_last else 1
+        channels = x.shape[axis]
+        zeros = keras.layers.Rescaling(0.0, name=f"{name}_zeros", dtype=self.dtype)(x)
+        copies = -(-n // channels)
+        if copies > 1:
+            zeros = keras.layers.Concatenate(axis, name=f"{name}_repeat", dtype=self.dtype)([zeros] * copies)
+        if copies * channels > n:
+            # Cropping2D told the other data format crops the channel axis and one spatial axis.
+            crop = ((0, 0), (0, copies * channels - n)) if self.channels_last else ((0, copies * channels - n), (0, 0))
+            zeros = keras.layers.Cropping2D(crop, data_format="channels_first" if self.channels_last else "channels_last",
+                                            name=f"{name}_crop", dtype=self.dtype)(zeros)
+        return keras.layers.Concatenate(axis, name=name, dtype=self.dtype)([x, zeros])
 
     def add(self, a, b, name):
         return keras.layers.Add(name=name, dtype=self.dtype)([a, b])

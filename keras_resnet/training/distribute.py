@@ -1,12 +1,61 @@
 """Distribution strategies of the training command (`--strategy`).
 
 TensorFlow's `tf.distribute` strategies (mirrored on several GPUs, multi-worker from
-`TF_CONFIG`, TPU), or JAX's `keras.distribution.DataParallel`.
+`TF_CONFIG`, TPU), or JAX's `keras.distribution.DataParallel`, on one process or on
+several (`initialize_processes`: one per host, or per accelerator).
 """
 
+import dataclasses
 import os
 
 import keras
+
+# Keras' own variables for `keras.distribution.initialize`, read where the options are not given.
+PROCESS_VARIABLES = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES",
+                     "KERAS_DISTRIBUTION_PROCESS_ID")
+
+
+def initialize_processes(coordinator=None, num_processes=None, process_id=None):
+    """Joins this process to a multi-process JAX run, with `keras.distribution.initialize`,
+    when any of the arguments or `PROCESS_VARIABLES` is set; does nothing otherwise.
+
+    Args:
+        coordinator: `host:port` of process 0 (Keras also takes every process's
+            address, comma-separated, and uses the first).
+        num_processes: how many processes the run has.
+        process_id: this process's index, `0` to `num_processes - 1`; 0 writes the run's files.
+
+    Returns:
+        Whether the run has several processes.
+    """
+    given = (coordinator, num_processes, process_id)
+    if all(v is None for v in given) and not any(os.environ.get(v) for v in PROCESS_VARIABLES):
+        return False
+    if keras.backend.backend() != "jax":
+        raise ValueError("--coordinator, --num-processes and --process-id (or KERAS_DISTRIBUTION_*) are "
+                         "keras.distribution's multi-process setup for the JAX backend; with TensorFlow set "
+                         "TF_CONFIG for multi_worker_mirrored")
+    keras.distribution.initialize(coordinator, num_processes, process_id)
+    return process_count() > 1
+
+
+def process_count():
+    """How many processes train together (1 except in a multi-process JAX run)."""
+    if keras.backend.backend() != "jax":
+        return 1
+    import jax
+
+    return jax.process_count()
+
+
+def even_batches(data):
+    """`data` with only full batches: in a multi-process run each process takes its part
+    of every batch, and all must run the same number of steps, so a last, smaller batch
+    (which not every process would get a part of) is left out of training and evaluation."""
+    def full(ds):
+        return None if ds is None else ds.rebatch(data.batch_size, drop_remainder=True)
+
+    return dataclasses.replace(data, train=full(data.train), validation=full(data.validation), test=full(data.test))
 
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker_mirrored", "tpu", "data_parallel")
 
@@ -54,8 +103,9 @@ def make_strategy(name):
     if backend == "jax":
         if name not in ("auto", "default", "data_parallel"):
             raise ValueError(f"--strategy {name} needs the TensorFlow backend; with JAX use data_parallel")
-        devices = keras.distribution.list_devices()
+        devices = keras.distribution.list_devices()  # every process's, in a multi-process run
         if name == "data_parallel" or (name == "auto" and len(devices) > 1):
+            # Each process feeds its part of every global batch (Keras shards the dataset by process).
             keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
         return None
     if name == "data_parallel":
@@ -79,6 +129,10 @@ def make_strategy(name):
 def worker_name(strategy):
     """`None` on the chief (or alone), else a name for this worker. Only the chief
     writes the run's files; every worker keeps its own training backup."""
+    if process_count() > 1:  # JAX: process 0 is the chief
+        import jax
+
+        return f"process{jax.process_index()}" if jax.process_index() else None
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.task_type:
         return None

@@ -44,7 +44,8 @@ from keras_resnet.models import build  # noqa: E402
 from keras_resnet.spec import Spec, get_spec  # noqa: E402
 from keras_resnet.training import data as data_lib  # noqa: E402
 from keras_resnet.training import recipes as recipes_lib  # noqa: E402
-from keras_resnet.training.distribute import STRATEGIES, make_strategy, worker_name  # noqa: E402
+from keras_resnet.training.distribute import (STRATEGIES, even_batches, initialize_processes,  # noqa: E402
+                                              make_strategy, process_count, worker_name)
 from keras_resnet.training.plots import figure  # noqa: E402
 from keras_resnet.training.run_folder import claim, numbered_folder, read_csv, start, write_csv, write_json  # noqa: E402
 
@@ -73,6 +74,9 @@ class Config:
     subset: int | None = None
     steps_per_epoch: int | None = None
     verbose: int = 1
+    coordinator: str | None = None
+    num_processes: int | None = None
+    process_id: int | None = None
 
     def identity(self):
         """The settings that define the run, as stored in run.json."""
@@ -147,7 +151,9 @@ class _LearningRateLogger(keras.callbacks.Callback):
 
 def _callbacks(config, folder, backup_dir, validation):
     monitor = "val_accuracy" if validation else "accuracy"
-    best_so_far = max((row[monitor] for row in read_log(folder) if monitor in row), default=None)
+    # From the chief's log on every process: saving the best model is a step that all processes
+    # of a multi-process run take together, so they must agree on when to take it.
+    best_so_far = max((row[monitor] for row in read_log(config.output_dir) if monitor in row), default=None)
     return [
         keras.callbacks.TerminateOnNaN(),
         _LearningRateLogger(),
@@ -215,6 +221,7 @@ def prepare(config):
             options, or an output folder that holds another run.
     """
     recipe = _normalize_config(config)
+    several = initialize_processes(config.coordinator, config.num_processes, config.process_id)
     strategy = make_strategy(config.strategy)
     worker = worker_name(strategy)
     resuming = _check_output_dir(config) if worker is None else config.resume
@@ -227,6 +234,8 @@ def prepare(config):
                          seed=config.seed, data_dir=config.data_dir, pad_mode=recipe.pad_mode,
                          subset=config.subset, one_hot=recipe.one_hot,
                          batch_transform=recipe.batch_transform(config.seed))
+    if several:  # every process reads the same order (the same seed, or the one Keras shares) and keeps its part
+        data = even_batches(data)
     with strategy.scope() if strategy else contextlib.nullcontext():
         model = _build_model(config, recipe, data)
     if worker is None and not resuming:
@@ -242,12 +251,24 @@ def run(config, model, data, worker=None):
     # Only the chief writes the run's files; other workers write theirs to a scratch folder.
     folder = config.output_dir if worker is None else tempfile.mkdtemp(prefix=f"keras_resnet_{worker}_")
     backup_dir = os.path.join(config.output_dir, "backup" if worker is None else f"backup-{worker}")
+    chief_backup = os.path.join(config.output_dir, "backup")
+    if worker is not None and process_count() > 1 and os.path.isdir(chief_backup):
+        # The processes of a multi-process JAX run hold one model, so they must restore the same
+        # state: the chief's (on a file system they share). Each still writes its own backup, as
+        # saving is a step that every process takes.
+        shutil.copytree(chief_backup, backup_dir, dirs_exist_ok=True)
     _forget_unsaved_epochs(folder, backup_dir)
     start = time.time()
+    best_path = os.path.join(config.output_dir, "best.keras")  # the chief's, on every process
     try:
         model.fit(data.train, validation_data=data.validation, epochs=config.epochs,
                   steps_per_epoch=config.steps_per_epoch, verbose=config.verbose, shuffle=False,  # data.train shuffles
                   callbacks=_callbacks(config, folder, backup_dir, data.validation is not None))
+        # In a multi-process JAX run every process takes part in every evaluation, so each loads
+        # the chief's best model (from the file system they share).
+        best = (keras.saving.load_model(best_path) if os.path.exists(best_path)
+                and (worker is None or process_count() > 1) else None)
+        best_evaluation = None if best is None else _evaluate(best, data.test, config.verbose)
     finally:
         if worker is not None:
             shutil.rmtree(folder, ignore_errors=True)
@@ -260,9 +281,8 @@ def run(config, model, data, worker=None):
               "input_shape": list(data.input_shape), "classes": data.num_classes,
               **_evaluate(model, data.test, config.verbose)}
     if worker is None:
-        if os.path.exists(os.path.join(folder, "best.keras")):
-            best = keras.saving.load_model(os.path.join(folder, "best.keras"))
-            result["best"] = _evaluate(best, data.test, config.verbose)
+        if best_evaluation:
+            result["best"] = best_evaluation
         plot_curves(rows, os.path.join(folder, "curves.png"), f"{config.model} on {data.name}")
         write_json(os.path.join(folder, "evaluation.json"), result)
     # The backup outlives fit() so that a run killed before this point ends without retraining.
@@ -316,6 +336,11 @@ def parser():
                                               "training split, for small machines")
     p.add_argument("--steps-per-epoch", type=int, help="cap on steps per epoch, for quick trials")
     p.add_argument("--verbose", type=int, default=1, choices=(0, 1, 2), help="1: progress bars, 2: a line per epoch")
+    cluster = p.add_argument_group("several processes or hosts, JAX backend (keras.distribution.initialize; default: "
+                                   "KERAS_DISTRIBUTION_JOB_ADDRESSES, _NUM_PROCESSES, _PROCESS_ID)")
+    cluster.add_argument("--coordinator", help="HOST:PORT of process 0, the same on every process")
+    cluster.add_argument("--num-processes", type=int, help="how many processes train together")
+    cluster.add_argument("--process-id", type=int, help="this process's index; process 0 writes the run's files")
     return p
 
 
