@@ -9,7 +9,7 @@ import argparse
 import sys
 import time
 
-from keras_resnet.checks import command_error
+from keras_resnet.checks import command_error, positive
 from keras_resnet.spec import SPECS
 
 
@@ -49,12 +49,15 @@ def main(argv=None):
 
     try:
         spec = get_spec(args.model)
+        for name in ("input_size", "channels", "classes", "batch_size"):
+            if getattr(args, name) is not None:
+                positive(f"--{name.replace('_', '-')}", getattr(args, name))
+        size = args.input_size or spec.default_size
+        shape = (size, size, args.channels)
+        start = time.perf_counter()
+        model = build(args.model, input_shape=shape, classes=args.classes)
     except ValueError as e:
         return command_error(parser.prog, e)
-    size = args.input_size or spec.default_size
-    shape = (size, size, args.channels)
-    start = time.perf_counter()
-    model = build(args.model, input_shape=shape, classes=args.classes)
     built = time.perf_counter() - start
     if not args.no_summary:
         model.summary()

@@ -14,12 +14,15 @@ Papers:
 import dataclasses
 import difflib
 
-from keras_resnet.checks import one_of, positive
+from keras_resnet.checks import between, one_of, positive
 
 BLOCKS = ("basic", "bottleneck")
 STEMS = ("imagenet", "cifar")
 SHORTCUTS = ("A", "B", "C", "none")
 LAYOUTS = ("keras", "torchvision")
+# Residual blocks in all, at most: the deepest published networks have a few hundred
+# (ResNet-1202: 600); a million would take hours to build and never fit in memory.
+MAX_BLOCKS = 2000
 
 # He 2016 Fig. 4. A residual branch is `pre conv (bn relu conv)* end`, then the
 # shortcut is added and `post` follows the addition. Each entry: (pre, end, post).
@@ -89,6 +92,9 @@ class Spec:
             raise ValueError(f"`blocks` must be a non-empty tuple of positive integers; received blocks={blocks!r}")
         for n in blocks:
             positive("blocks", n)
+        if sum(blocks) > MAX_BLOCKS:
+            raise ValueError(f"`blocks` may hold at most {MAX_BLOCKS} blocks in all (ResNet-1202 has 600); received "
+                             f"blocks={blocks!r} ({sum(blocks)} blocks)")
         one_of("block", self.block, BLOCKS)
         one_of("stem", self.stem, STEMS)
         one_of("unit", self.unit, tuple(UNITS))
@@ -99,13 +105,15 @@ class Spec:
         positive("widen", self.widen, (int, float))
         if self.group_width is not None:
             positive("group_width", self.group_width)
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"`dropout` must be in [0, 1); received dropout={self.dropout!r}")
+        between("dropout", self.dropout, 0, 1)
         positive("shortcut_scale", self.shortcut_scale, (int, float))
         if self.shortcut == "none" and self.shortcut_scale != 1:
             raise ValueError(f"A plain network (shortcut='none') has no shortcut to scale; received "
                              f"shortcut_scale={self.shortcut_scale!r}")
         inner = self.inner_width
+        if inner < 1:
+            raise ValueError(f"The 3x3 width (width {self.width} x widen {self.widen}) rounds to {inner} channels; "
+                             f"it must be at least 1: received widen={self.widen!r}")
         if inner % self.groups:
             raise ValueError(
                 f"The 3x3 width ({inner} = width {self.width} x widen {self.widen}) must be divisible "
@@ -221,6 +229,9 @@ class Spec:
 
     @classmethod
     def from_dict(cls, d):
+        if not isinstance(d, dict) or "blocks" not in d:
+            raise ValueError(f"Spec.from_dict needs a dict with at least `blocks` (as Spec.to_dict writes); "
+                             f"received {d!r}")
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"Unknown Spec fields {sorted(unknown)}; allowed: {[f.name for f in dataclasses.fields(cls)]}")

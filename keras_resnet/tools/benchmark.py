@@ -374,7 +374,12 @@ def main(argv=None):
     try:  # every option, before anything is measured
         for name in ("size", "batch", "steps", "rounds", "build_repeats"):
             positive(f"--{name.replace('_', '-')}", getattr(args, name))
-        labels = [_parse_model(model)[0] for model in args.models]
+        if args.peak_gflops is not None:
+            positive("--peak-gflops", args.peak_gflops, (int, float))
+        labels = []
+        for label, _, spec in map(_parse_model, args.models):
+            complexity(spec, input_shape=(args.size, args.size, 3))  # refuses a --size the network cannot take
+            labels.append(label)
         if args.baseline is not None and args.baseline not in labels:
             raise ValueError(f"--baseline must be one of --models {labels}; received {args.baseline!r}")
         for name in args.build_time:

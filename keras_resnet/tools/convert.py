@@ -13,6 +13,7 @@ import os
 import sys
 
 from keras_resnet.checks import command_error
+from keras_resnet.training.run_folder import check_folder
 from keras_resnet.weights import TORCHVISION, from_torchvision
 
 
@@ -29,6 +30,9 @@ def main(argv=None):
     try:
         if not args.output.endswith((".weights.h5", ".keras")):
             raise ValueError(f"the output must end in .weights.h5 or .keras; received {args.output!r}")
+        if os.path.isdir(args.output):
+            raise ValueError(f"the output must be a file; received {args.output!r}, a folder")
+        check_folder(os.path.dirname(args.output) or ".", "the output's folder")
         if os.path.exists(args.output) and not args.overwrite:
             raise ValueError(f"{args.output!r} exists; pass --overwrite to replace it")
         model = from_torchvision(args.checkpoint, args.arch, include_top=not args.no_top)

@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+from keras_resnet.checks import between, positive
+
 ACCURACY = re.compile(r"^Test accuracy: ([0-9.]+)", re.MULTILINE)
 
 
@@ -59,10 +61,16 @@ def main(argv=None):
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         p.error("no command given; put it after --")
-    if args.runs < 1:
-        p.error(f"--runs must be a positive integer; received {args.runs}")
+    try:
+        positive("--runs", args.runs)
+        between("--threshold", args.threshold, 0, 1, high_open=False)
+        out, log = open(args.output, "w", newline=""), open(args.log, "w")
+    except ValueError as e:
+        p.error(str(e))
+    except OSError as e:
+        p.error(f"cannot write {e.filename!r}: {e.strerror}")
     accuracies = []
-    with open(args.output, "w", newline="") as out, open(args.log, "w") as log:
+    with out, log:
         writer = csv.writer(out)
         writer.writerow(["run", "test_accuracy", "seconds"])
         for run in range(1, args.runs + 1):
