@@ -2,6 +2,7 @@
 always reads the same way, e.g. "`batch_size` must be a positive integer; received
 batch_size=0", and every command reports it the same way (`command_error`)."""
 
+import argparse
 import math
 import numbers
 import sys
@@ -67,3 +68,11 @@ def command_error(prog, error, status=2):
     message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
     print(f"{prog}: error: {message}", file=sys.stderr)
     return status
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors read as the commands' own (`command_error`):
+    one line, `prog: error: message`, and status 2, without the usage block."""
+
+    def error(self, message):
+        sys.exit(command_error(self.prog, f"{message} (see {self.prog} --help)"))

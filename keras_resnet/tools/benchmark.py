@@ -19,7 +19,6 @@ Shared machines give different absolute numbers from run to run: compare the
 ratios, which are measured side by side.
 """
 
-import argparse
 import contextlib
 import os
 import sys
@@ -30,7 +29,7 @@ import keras
 import numpy as np
 
 from keras_resnet import layers
-from keras_resnet.checks import command_error, positive
+from keras_resnet.checks import ArgumentParser, command_error, positive
 from keras_resnet.models import build, complexity
 from keras_resnet.spec import SPECS, get_spec
 from keras_resnet.weights import TORCHVISION
@@ -353,7 +352,7 @@ def _print_table(results, peak, matmul, baseline, out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="keras-resnet-benchmark", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="keras-resnet-benchmark", description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=["ResNet50", "ResNeXt50_32x4d"],
                         help=f"table names, optionally Name:layout; known: {', '.join(SPECS)}")
     parser.add_argument("--size", type=int, default=64, help="input height and width (default 64)")

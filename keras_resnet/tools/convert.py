@@ -8,17 +8,16 @@ The output is a weights file (`.weights.h5`), loaded without PyTorch by
 (`.keras`), loaded by `keras.saving.load_model(path)`.
 """
 
-import argparse
 import os
 import sys
 
-from keras_resnet.checks import command_error
+from keras_resnet.checks import ArgumentParser, command_error
 from keras_resnet.training.run_folder import check_folder
 from keras_resnet.weights import TORCHVISION, from_torchvision
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="keras-resnet-convert",
         description="Convert a torchvision ResNet/ResNeXt/Wide ResNet checkpoint to Keras.")
     parser.add_argument("checkpoint", help="torchvision state dict file (.pth), read with weights_only=True")

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 
-from keras_resnet.checks import between, positive
+from keras_resnet.checks import ArgumentParser, between, positive
 
 ACCURACY = re.compile(r"^Test accuracy: ([0-9.]+)", re.MULTILINE)
 
@@ -46,7 +46,7 @@ def summarize(accuracies, threshold):
 
 
 def parser():
-    p = argparse.ArgumentParser(prog="python -m keras_resnet.tools.repeat", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m keras_resnet.tools.repeat", description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=20, help="how many times to run the command")
     p.add_argument("--threshold", type=float, default=0.95, help="accuracy a run must reach")
     p.add_argument("--output", default="repeat.csv", help="CSV of every run (accuracy, seconds)")

@@ -38,7 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
-from keras_resnet.checks import between, command_error, positive, seed  # noqa: E402
+from keras_resnet.checks import ArgumentParser, between, command_error, positive, seed  # noqa: E402
 from keras_resnet.models import build  # noqa: E402
 from keras_resnet.spec import Spec, get_spec  # noqa: E402
 from keras_resnet.training import data as data_lib  # noqa: E402
@@ -189,8 +189,10 @@ def _forget_unsaved_epochs(folder, done, check=True):
     if check and [int(row["epoch"]) for row in kept] != list(range(done)):
         raise RunFolderError(f"{path} does not list epochs 0 to {done - 1}, which the backup holds; restore it, or "
                              f"move the folder's backup aside and --resume again to train from the first epoch")
-    if len(kept) < len(rows) or (os.path.exists(path) and not rows):
-        write_csv(path, kept, columns=list(rows[0]) if rows else [])
+    if not rows and os.path.exists(path):  # killed in the first epoch: no header yet, or half of it
+        os.remove(path)
+    elif rows:  # rewritten whole, without the rows after the backup and any half row
+        write_csv(path, kept, columns=list(rows[0]))
 
 
 def plot_curves(rows, path, title):
@@ -298,8 +300,8 @@ def _spec_change(text):
 
 
 def parser():
-    p = argparse.ArgumentParser(prog="keras-resnet-train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(prog="keras-resnet-train", description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", default=Config.model, help="a keras_resnet.SPECS name, e.g. ResNet56, WRN28_10")
     p.add_argument("--set", dest="changes", action="append", type=_spec_change, default=[], metavar="FIELD=VALUE",
                    help="override a Spec field, e.g. --set shortcut=none (plain net), --set unit=e")

@@ -16,7 +16,7 @@ import sys
 import time
 import warnings
 
-from keras_resnet.checks import command_error, positive
+from keras_resnet.checks import ArgumentParser, between, command_error, positive, seed
 from keras_resnet.training import recipes
 from keras_resnet.training.run_folder import claim, read_json, release, start
 from keras_resnet.tuning.budget import family, parse_count
@@ -176,7 +176,7 @@ def _depth(text):
 
 
 def parser():
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="keras-resnet-tune",
         description="Width against depth at fixed parameter budgets (Wide ResNet, Zagoruyko & Komodakis 2016): "
                     "a keras-tuner search in which every network's width is solved from its depth and budget.")
@@ -218,6 +218,12 @@ def _check(args):
     for name in ("epochs", "batch_size", "executions_per_trial", "max_trials", "steps_per_epoch", "subset"):
         if getattr(args, name) is not None:
             positive(f"--{name.replace('_', '-')}", getattr(args, name))
+    seed("--seed", args.seed)
+    between("--tolerance", args.tolerance, 0, 1)
+    for value in args.cardinalities:
+        positive("--cardinalities", value)
+    for value in args.dropouts:
+        between("--dropouts", value, 0, 1)
     if args.workers < 0:
         raise ValueError(f"--workers must be 0 or more; received --workers={args.workers}")
     if args.timeout is not None and not args.workers:
