@@ -14,7 +14,7 @@ Papers:
 import dataclasses
 import difflib
 
-from keras_resnet.checks import between, one_of, positive
+from keras_resnet.checks import between, is_number, one_of, positive
 
 BLOCKS = ("basic", "bottleneck")
 STEMS = ("imagenet", "cifar")
@@ -88,10 +88,8 @@ class Spec:
         if isinstance(blocks, list):
             blocks = tuple(blocks)
             object.__setattr__(self, "blocks", blocks)
-        if not isinstance(blocks, tuple) or not blocks:
+        if not isinstance(blocks, tuple) or not blocks or not all(is_number(n) and n > 0 for n in blocks):
             raise ValueError(f"`blocks` must be a non-empty tuple of positive integers; received blocks={blocks!r}")
-        for n in blocks:
-            positive("blocks", n)
         if sum(blocks) > MAX_BLOCKS:
             raise ValueError(f"`blocks` may hold at most {MAX_BLOCKS} blocks in all (ResNet-1202 has 600); received "
                              f"blocks={blocks!r} ({sum(blocks)} blocks)")
@@ -269,7 +267,11 @@ class DepthRule:
         if not self.matches(depth):
             raise ValueError(f"{self.name} depth must be {self} with n >= 1 ({self.examples()}, ...); "
                              f"received depth={depth!r}")
-        return (depth - self.offset) // self.per_block
+        n = (depth - self.offset) // self.per_block
+        if 3 * n > MAX_BLOCKS:  # every family here has three stages
+            raise ValueError(f"{self.name} depth must be at most {self.per_block * (MAX_BLOCKS // 3) + self.offset} "
+                             f"(Spec.blocks holds at most {MAX_BLOCKS} blocks); received depth={depth!r}")
+        return n
 
     def __str__(self):
         return f"{self.per_block}n+{self.offset}"
