@@ -193,9 +193,8 @@ def parse_count(text):
         raise ValueError(f"A parameter count must be a number with an optional k, M or G suffix (e.g. 0.6M, 36k); "
                          f"received {text!r}")
     value = float(match[1]) * {"": 1, "k": 1e3, "m": 1e6, "g": 1e9}[match[2].lower()]
-    if round(value) <= 0 or value > MAX_PARAMS:
-        raise ValueError(f"A parameter count must be positive and at most {format_count(MAX_PARAMS)} (a network of "
-                         f"{MAX_PARAMS:,} parameters is refused by keras_resnet.build); received {text!r}")
+    if round(value) <= 0:
+        raise ValueError(f"A parameter count must be positive; received {text!r}")
     return round(value)
 
 
