@@ -51,6 +51,7 @@ def main(argv=None):
 
     rows = run_lib.run(experiment, output_dir, s, verbose=args.verbose, on_row=write)
     write(rows)
+    run_folder.release(output_dir)
     for claim, est in report_lib.verdicts(experiment, rows):
         print(f"{est.verdict if est else 'none yet':>13}: {claim.statement}"
               + (f" ({est.mean:+.2f} [{est.low:+.2f}, {est.high:+.2f}])" if est else ""))
