@@ -19,6 +19,9 @@ setup(
         "tensorflow>=2.16",
         "keras>=3.3,<4",
         "tensorflow-datasets>=4.9",
+        # tensorflow-datasets' file utilities import it without declaring it: without it,
+        # download_and_prepare() of every dataset fails in a fresh install.
+        "importlib_resources",
         "keras-tuner>=1.4",
         "scikit-learn>=1.0",  # its bundled digits are the offline default dataset
         "matplotlib>=3.5",  # learning-curve plots of the training command

@@ -9,7 +9,7 @@ import argparse
 import sys
 import time
 
-from keras_resnet.checks import command_error
+from keras_resnet.checks import ArgumentParser, command_error, positive
 from keras_resnet.spec import SPECS
 
 
@@ -28,8 +28,8 @@ def table():
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m keras_resnet", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(prog="python -m keras_resnet", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="ResNet20", help=f"a name in keras_resnet.SPECS ({', '.join(SPECS)})")
     parser.add_argument("--input-size", type=int, default=None, help="image height and width (default: the model's)")
     parser.add_argument("--channels", type=int, default=3)
@@ -49,12 +49,15 @@ def main(argv=None):
 
     try:
         spec = get_spec(args.model)
+        for name in ("input_size", "channels", "classes", "batch_size"):
+            if getattr(args, name) is not None:
+                positive(f"--{name.replace('_', '-')}", getattr(args, name))
+        size = args.input_size or spec.default_size
+        shape = (size, size, args.channels)
+        start = time.perf_counter()
+        model = build(args.model, input_shape=shape, classes=args.classes)
     except ValueError as e:
         return command_error(parser.prog, e)
-    size = args.input_size or spec.default_size
-    shape = (size, size, args.channels)
-    start = time.perf_counter()
-    model = build(args.model, input_shape=shape, classes=args.classes)
     built = time.perf_counter() - start
     if not args.no_summary:
         model.summary()

@@ -17,7 +17,7 @@ import keras
 from keras.applications import imagenet_utils
 
 from keras_resnet import pretrained
-from keras_resnet.checks import one_of, positive
+from keras_resnet.checks import is_number, one_of, positive, text
 from keras_resnet.layers import BatchNormalization, Conv2D
 from keras_resnet.spec import SPECS, UNITS, Spec, get_spec, wide_resnet
 
@@ -321,13 +321,21 @@ class _Counter:
 # Public API ------------------------------------------------------------------
 
 POOLINGS = (None, "avg", "max")
+# Parameters of a network, at most: 4 GB of float32 weights, before the optimizer's
+# copies. The largest table row (ResNeXt101_64x4d) has 83 million.
+MAX_PARAMS = 1_000_000_000
 
 
 def _resolve(spec, include_top, input_tensor, input_shape, pooling, classes):
     """Validates the keras.applications arguments; returns (H, W, C), classes."""
     one_of("pooling", pooling, POOLINGS)
+    one_of("include_top", include_top, (True, False))
     classes = positive("classes", spec.default_classes if classes is None else classes)
     channels_last = keras.config.image_data_format() == "channels_last"
+    if input_tensor is not None and not (keras.backend.is_keras_tensor(input_tensor)
+                                         or keras.ops.is_tensor(input_tensor)):
+        raise ValueError(f"`input_tensor` must be None or a tensor (e.g. keras.Input(shape=(32, 32, 3))); "
+                         f"received input_tensor={input_tensor!r}")
     if input_shape is None and input_tensor is not None:
         input_shape = tuple(input_tensor.shape[1:])
     if input_shape is None:
@@ -338,7 +346,7 @@ def _resolve(spec, include_top, input_tensor, input_shape, pooling, classes):
         raise ValueError(f"`input_shape` must have rank 3, {layout}; received input_shape={input_shape!r}")
     input_shape = tuple(input_shape)
     hwc = input_shape if channels_last else (*input_shape[1:], input_shape[0])
-    if not all(d is None or (isinstance(d, int) and d > 0) for d in hwc[:2]) or not isinstance(hwc[2], int) or hwc[2] <= 0:
+    if not all(d is None or (is_number(d) and d > 0) for d in hwc[:2]) or not is_number(hwc[2]) or hwc[2] <= 0:
         raise ValueError(f"`input_shape` must be {layout} with positive integers (height and width may be None); "
                          f"received input_shape={input_shape!r}")
     if any(d is not None and d < spec.min_size for d in hwc[:2]):
@@ -354,10 +362,36 @@ def _dtype_policy(dtype):
     if dtype is None:
         return keras.config.dtype_policy()
     try:
-        return keras.dtype_policies.get(dtype)
+        policy = keras.dtype_policies.get(dtype)
+        if all("float" in d for d in (policy.compute_dtype, policy.variable_dtype)):
+            return policy
     except (ValueError, TypeError):
-        raise ValueError(f"`dtype` must be None, a float dtype such as 'float32' or a mixed precision policy such as "
-                         f"'mixed_bfloat16'; received dtype={dtype!r}") from None
+        pass
+    raise ValueError(f"`dtype` must be None, a float dtype such as 'float32' or a mixed precision policy such as "
+                     f"'mixed_bfloat16'; received dtype={dtype!r}")
+
+
+def _check_activation(classifier_activation):
+    try:
+        if classifier_activation is not None:
+            keras.activations.get(classifier_activation)
+    except (ValueError, TypeError):
+        raise ValueError(f"`classifier_activation` must be None, a Keras activation name such as 'softmax' or a "
+                         f"callable; received classifier_activation={classifier_activation!r}") from None
+
+
+def _count(spec, hwc, include_top, pooling, classes):
+    counter = _Counter()
+    _network(counter, hwc, spec, include_top, pooling, classes, None)
+    return counter.result
+
+
+def _check_size(spec, hwc, include_top, pooling, classes):
+    """Refuses a network too large to build, with its parameter count (`complexity`)."""
+    params = _count(spec, hwc, include_top, pooling, classes).params
+    if params > MAX_PARAMS:
+        raise ValueError(f"This network would have {params:,} parameters ({params * 4 / 2**30:,.1f} GiB of float32 "
+                         f"weights); the limit is {MAX_PARAMS:,}. Received {spec}, classes={classes!r}")
 
 
 def _with_changes(spec, changes):
@@ -392,9 +426,7 @@ def complexity(model, input_shape=None, classes=None, include_top=True, pooling=
         if keras.config.image_data_format() == "channels_first":
             input_shape = input_shape[::-1]
     _, hwc, classes = _resolve(spec, include_top, None, input_shape, pooling, classes)
-    counter = _Counter()
-    _network(counter, hwc, spec, include_top, pooling, classes, None)
-    return counter.result
+    return _count(spec, hwc, include_top, pooling, classes)
 
 
 
@@ -447,9 +479,12 @@ def build(model, include_top=True, weights=None, input_tensor=None, input_shape=
     """
     spec = _with_changes(get_spec(model), changes)
     input_shape, hwc, classes = _resolve(spec, include_top, input_tensor, input_shape, pooling, classes)
+    _check_activation(classifier_activation)
+    text("name", name, allow_none=True)
+    _check_size(spec, hwc, include_top, pooling, classes)
+    policy = _dtype_policy(dtype)
     if isinstance(weights, str) and weights == "imagenet":
         weights = pretrained.imagenet(spec, include_top, classes, hwc[2], classifier_activation)
-    policy = _dtype_policy(dtype)
     if input_tensor is None:
         inputs = keras.Input(shape=input_shape)
     elif keras.backend.is_keras_tensor(input_tensor):

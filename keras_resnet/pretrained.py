@@ -16,6 +16,7 @@ builder, imports both, so no module imports another that imports it back.
 
 import os
 import re
+import zipfile
 
 import h5py
 import keras
@@ -171,15 +172,27 @@ def preprocessing_mode(model, **changes):
 
 def load_weights(model, weights):
     """Loads a weights file (`weights`: its path) into `model`, refusing one that does not fit."""
-    if not isinstance(weights, (str, os.PathLike)) or not os.path.exists(weights):
+    if not isinstance(weights, (str, os.PathLike)) or not os.path.isfile(weights):
+        what = "a folder" if isinstance(weights, (str, os.PathLike)) and os.path.isdir(weights) else "not a file"
         raise ValueError(f"`weights` must be None, 'imagenet' or the path of an existing weights file; "
-                         f"received weights={weights!r}")
-    # Checked before loading: Keras fills a model from a file with fewer layers with
-    # only a warning, and reports a shape mismatch by dumping the tensor's values.
-    mismatch = _first_mismatch(model, weights)
+                         f"received weights={weights!r} ({what})")
+    path = os.fspath(weights)
+    kinds = {".h5": h5py.is_hdf5, ".keras": zipfile.is_zipfile}
+    kind = next((k for k in kinds if path.endswith(k)), None)
+    if kind is None or not kinds[kind](path):
+        expected = f"{kind} file" if kind else "a .weights.h5, .h5 or .keras file"
+        raise ValueError(f"The weights file {path!r} is not {'a whole ' + expected if kind else expected} "
+                         f"(empty, truncated or another format)")
+    try:
+        # Checked before loading: Keras fills a model from a file with fewer layers with
+        # only a warning, and reports a shape mismatch by dumping the tensor's values.
+        mismatch = _first_mismatch(model, path)
+        if not mismatch:
+            model.load_weights(path)
+    except Exception as e:  # h5py's, zipfile's and Keras' own errors do not name the file
+        mismatch = f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"
     if mismatch:
-        raise ValueError(f"The weights file {os.fspath(weights)!r} does not fit model {model.name!r}: {mismatch}")
-    model.load_weights(weights)
+        raise ValueError(f"The weights file {path!r} does not fit model {model.name!r}: {mismatch}")
 
 
 def _snake_case(name):  # as Keras names a layer's group in a `.weights.h5` file

@@ -22,13 +22,16 @@ Refinements (the `deep_stem` ... `zero_init_last` fields; timm's models are the 
 import dataclasses
 import difflib
 
-from keras_resnet.checks import one_of, positive
+from keras_resnet.checks import between, is_number, one_of, positive
 
 BLOCKS = ("basic", "bottleneck")
 STEMS = ("imagenet", "cifar")
 SHORTCUTS = ("A", "B", "C", "none")
 LAYOUTS = ("keras", "torchvision")
 STEM_POOLS = ("max", "conv")
+# Residual blocks in all, at most: the deepest published networks have a few hundred
+# (ResNet-1202: 600); a million would take hours to build and never fit in memory.
+MAX_BLOCKS = 2000
 
 # He 2016 Fig. 4. A residual branch is `pre conv (bn relu conv)* end`, then the
 # shortcut is added and `post` follows the addition. Each entry: (pre, end, post).
@@ -122,10 +125,11 @@ class Spec:
         if isinstance(blocks, list):
             blocks = tuple(blocks)
             object.__setattr__(self, "blocks", blocks)
-        if not isinstance(blocks, tuple) or not blocks:
+        if not isinstance(blocks, tuple) or not blocks or not all(is_number(n) and n > 0 for n in blocks):
             raise ValueError(f"`blocks` must be a non-empty tuple of positive integers; received blocks={blocks!r}")
-        for n in blocks:
-            positive("blocks", n)
+        if sum(blocks) > MAX_BLOCKS:
+            raise ValueError(f"`blocks` may hold at most {MAX_BLOCKS} blocks in all (ResNet-1202 has 600); received "
+                             f"blocks={blocks!r} ({sum(blocks)} blocks)")
         one_of("block", self.block, BLOCKS)
         one_of("stem", self.stem, STEMS)
         one_of("unit", self.unit, tuple(UNITS))
@@ -136,14 +140,16 @@ class Spec:
         positive("widen", self.widen, (int, float))
         if self.group_width is not None:
             positive("group_width", self.group_width)
-        if not 0 <= self.dropout < 1:
-            raise ValueError(f"`dropout` must be in [0, 1); received dropout={self.dropout!r}")
+        between("dropout", self.dropout, 0, 1)
         positive("shortcut_scale", self.shortcut_scale, (int, float))
         if self.shortcut == "none" and self.shortcut_scale != 1:
             raise ValueError(f"A plain network (shortcut='none') has no shortcut to scale; received "
                              f"shortcut_scale={self.shortcut_scale!r}")
         self._check_refinements()
         inner = self.inner_width
+        if inner < 1:
+            raise ValueError(f"The 3x3 width (width {self.width} x widen {self.widen}) rounds to {inner} channels; "
+                             f"it must be at least 1: received widen={self.widen!r}")
         if inner % self.groups:
             raise ValueError(
                 f"The 3x3 width ({inner} = width {self.width} x widen {self.widen}) must be divisible "
@@ -286,6 +292,9 @@ class Spec:
 
     @classmethod
     def from_dict(cls, d):
+        if not isinstance(d, dict) or "blocks" not in d:
+            raise ValueError(f"Spec.from_dict needs a dict with at least `blocks` (as Spec.to_dict writes); "
+                             f"received {d!r}")
         unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"Unknown Spec fields {sorted(unknown)}; allowed: {[f.name for f in dataclasses.fields(cls)]}")
@@ -323,7 +332,11 @@ class DepthRule:
         if not self.matches(depth):
             raise ValueError(f"{self.name} depth must be {self} with n >= 1 ({self.examples()}, ...); "
                              f"received depth={depth!r}")
-        return (depth - self.offset) // self.per_block
+        n = (depth - self.offset) // self.per_block
+        if 3 * n > MAX_BLOCKS:  # every family here has three stages
+            raise ValueError(f"{self.name} depth must be at most {self.per_block * (MAX_BLOCKS // 3) + self.offset} "
+                             f"(Spec.blocks holds at most {MAX_BLOCKS} blocks); received depth={depth!r}")
+        return n
 
     def __str__(self):
         return f"{self.per_block}n+{self.offset}"

@@ -72,7 +72,7 @@ def _guess_arch(state, archs=TORCHVISION):
     stages = [re.fullmatch(r"layer(\d)\.\d+\.conv1\.weight", name) for name in state]
     blocks = collections.Counter(int(m.group(1)) for m in stages if m)
     first = state.get("layer1.0.conv2.weight")
-    if first is None or first.ndim != 4:
+    if first is None or first.ndim != 4 or 0 in first.shape:
         return None
     found = dict(blocks=tuple(blocks[i] for i in range(1, 5)), inner_width=first.shape[0],
                  groups=first.shape[0] // first.shape[1], block="bottleneck" if "layer1.0.conv3.weight" in state else "basic")
@@ -254,11 +254,11 @@ def _convert(checkpoint, arch, archs, source, kwargs):
         if arch is None:
             raise ValueError(f"The checkpoint is none of {source}'s {', '.join(archs)}; pass `arch` "
                              f"to see which tensor differs.")
-    if arch not in archs:
+    if not isinstance(arch, str) or arch not in archs:
         raise ValueError(f"`arch` must be one of {list(archs)}; received arch={arch!r}")
     if "weights" in kwargs:
         raise ValueError(f"from_{source} takes its weights from the checkpoint; do not pass `weights`.")
-    if kwargs.get("include_top", True) and "fc.weight" in state:
+    if kwargs.get("include_top", True) and "fc.weight" in state and state["fc.weight"].ndim == 2:
         kwargs.setdefault("classes", state["fc.weight"].shape[0])
     kwargs.setdefault("name", arch)
     model = build(archs[arch], layout="torchvision", **kwargs)
@@ -293,6 +293,11 @@ def unfreeze(model, first=None):
         >>> backbone = keras_resnet.ResNet50(include_top=False, pooling="avg")
         >>> keras_resnet.weights.unfreeze(backbone, "conv5")
     """
+    if not isinstance(model, keras.Model):
+        raise ValueError(f"`model` must be a keras.Model (a backbone such as keras_resnet.ResNet50(include_top=False)); "
+                         f"received model={model!r}")
+    if first is not None and not isinstance(first, str):
+        raise ValueError(f"`first` must be None or a layer name (or its prefix, e.g. 'conv5'); received first={first!r}")
     names = [layer.name for layer in model.layers]
     starts = [i for i, name in enumerate(names) if first is None or name == first or name.startswith(f"{first}_")]
     if not starts:

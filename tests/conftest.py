@@ -26,3 +26,7 @@ def exit_status():
             return e.code
 
     return run
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: runs processes or trains (kill, resume and lock scenarios)")

@@ -3,7 +3,6 @@ at smoke scale, resuming without repeating runs, and bad input before any traini
 
 import csv
 import json
-import os
 
 import numpy as np
 import pytest

@@ -261,7 +261,7 @@ def test_preprocess_is_keras():
     (dict(input_shape=(2, 32, 3)), r"at least 4x4 .*received input_shape=\(2, 32, 3\)"),
     (dict(input_shape=(None, None, 3)), r"`include_top=True` needs a fixed input size; received input_shape=\(None, None, 3\)"),
     (dict(weights="no/such/file.weights.h5"), r"`weights` must be None, 'imagenet' or the path of an existing weights file; received weights='no/such/file.weights.h5'"),
-    (dict(blocks=(3, 3, 0)), r"received blocks=0"),
+    (dict(blocks=(3, 3, 0)), r"received blocks=\(3, 3, 0\)"),
     (dict(depth=20), r"Unknown arguments \['depth'\]"),
 ])
 def test_build_errors(kwargs, message):

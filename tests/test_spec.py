@@ -137,7 +137,7 @@ def test_depth_outside_family_rule(family, bad, rule):
     (dict(groups=0), r"received groups=0"),
     (dict(stem_width=0), r"received stem_width=0"),
     (dict(blocks=()), r"non-empty tuple.*received blocks=\(\)"),
-    (dict(blocks=(2, 0)), r"received blocks=0"),
+    (dict(blocks=(2, 0)), r"received blocks=\(2, 0\)"),
     (dict(block="triple"), r"`block` must be one of \['basic', 'bottleneck'\]; received block='triple'"),
     (dict(unit="f"), r"`unit` must be one of \['a', 'b', 'c', 'd', 'e'\]"),
     (dict(shortcut="D"), r"`shortcut` must be one of \['A', 'B', 'C', 'none'\]; received shortcut='D'"),

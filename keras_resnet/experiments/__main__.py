@@ -1,11 +1,10 @@
 """python -m keras_resnet.experiments NAME: run one experiment, write its results, report and figure."""
 
-import argparse
 import os
 import shlex
 import sys
 
-from keras_resnet.checks import command_error
+from keras_resnet.checks import ArgumentParser, command_error
 from keras_resnet.experiments import EXPERIMENTS, get
 from keras_resnet.experiments import report as report_lib
 from keras_resnet.experiments import run as run_lib
@@ -15,8 +14,8 @@ PROG = "python -m keras_resnet.experiments"
 
 
 def parser():
-    p = argparse.ArgumentParser(prog=PROG, description="Measure one of the papers' claims with several seeds and "
-                                                       "report a verdict per claim with its 95% interval.")
+    p = ArgumentParser(prog=PROG, description="Measure one of the papers' claims with several seeds and "
+                                               "report a verdict per claim with its 95% interval.")
     p.add_argument("experiment", help=f"one of {', '.join(EXPERIMENTS)}")
     p.add_argument("--dataset", default="fashion_mnist", help="fashion_mnist (offline), cifar10 (the papers'), ...")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1, every network with each (at least 2)")
@@ -45,6 +44,7 @@ def main(argv=None):
     write = lambda rows: report_lib.write_outputs(experiment, rows, s, output_dir, command, run_lib.COLUMNS)
     rows = run_lib.run(experiment, output_dir, s, verbose=args.verbose, on_row=write)
     write(rows)
+    run_folder.release(output_dir)
     print(report_lib.summary(experiment, rows))
     print(f"Report: {os.path.join(output_dir, 'report.md')}")
     return 0

@@ -32,20 +32,21 @@ def settings(experiment, *, dataset="fashion_mnist", seeds=3, epochs=None, subse
         ValueError: for fewer than two seeds, a non-positive count, an unknown
             dataset or recipe.
     """
+    given = seeds
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         positive("seeds", seeds)
         seeds = list(range(seeds))
     seeds = list(seeds)
     if len(seeds) < MIN_SEEDS or len(set(seeds)) != len(seeds):
         raise ValueError(f"`seeds` must give at least {MIN_SEEDS} different seeds (one run gives no confidence "
-                         f"interval, so no verdict); received seeds={seeds!r}")
+                         f"interval, so no verdict); received seeds={given!r}")
     defaults = experiment.defaults
     s = dict(experiment=experiment.name, dataset=dataset, seeds=seeds,
              epochs=defaults.get("epochs") if epochs is None else epochs,
              subset=defaults.get("subset") if subset is None else (subset or None),  # 0: every image
              recipe=recipe or defaults.get("recipe", "he2015"), data_dir=data_dir)
     recipe_obj = recipes_lib.get(s["recipe"])
-    s["batch_size"] = batch_size or recipe_obj.batch_size
+    s["batch_size"] = recipe_obj.batch_size if batch_size is None else batch_size
     for field in ("epochs", "batch_size"):
         positive(field, s[field])
     if subset:

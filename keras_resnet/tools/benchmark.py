@@ -19,7 +19,6 @@ Shared machines give different absolute numbers from run to run: compare the
 ratios, which are measured side by side.
 """
 
-import argparse
 import contextlib
 import os
 import sys
@@ -30,7 +29,7 @@ import keras
 import numpy as np
 
 from keras_resnet import layers
-from keras_resnet.checks import command_error, positive
+from keras_resnet.checks import ArgumentParser, command_error, positive
 from keras_resnet.models import build, complexity
 from keras_resnet.spec import SPECS, get_spec
 from keras_resnet.weights import TORCHVISION
@@ -359,7 +358,7 @@ def _print_table(results, peak, matmul, baseline, out):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="keras-resnet-benchmark", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="keras-resnet-benchmark", description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=["ResNet50", "ResNeXt50_32x4d"],
                         help=f"table names, optionally Name:layout; known: {', '.join(SPECS)}")
     parser.add_argument("--size", type=int, default=64, help="input height and width (default 64)")
@@ -380,7 +379,12 @@ def main(argv=None):
     try:  # every option, before anything is measured
         for name in ("size", "batch", "steps", "rounds", "build_repeats"):
             positive(f"--{name.replace('_', '-')}", getattr(args, name))
-        labels = [_parse_model(model)[0] for model in args.models]
+        if args.peak_gflops is not None:
+            positive("--peak-gflops", args.peak_gflops, (int, float))
+        labels = []
+        for label, _, spec in map(_parse_model, args.models):
+            complexity(spec, input_shape=(args.size, args.size, 3))  # refuses a --size the network cannot take
+            labels.append(label)
         if args.baseline is not None and args.baseline not in labels:
             raise ValueError(f"--baseline must be one of --models {labels}; received {args.baseline!r}")
         for name in args.build_time:

@@ -9,18 +9,18 @@ The output is a weights file (`.weights.h5`), loaded without PyTorch by
 (`.keras`), loaded by `keras.saving.load_model(path)`.
 """
 
-import argparse
 import os
 import sys
 
-from keras_resnet.checks import command_error
+from keras_resnet.checks import ArgumentParser, command_error
+from keras_resnet.training.run_folder import check_folder
 from keras_resnet.weights import TIMM, TORCHVISION, from_timm, from_torchvision
 
 SOURCES = {"torchvision": (TORCHVISION, from_torchvision), "timm": (TIMM, from_timm)}
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="keras-resnet-convert",
         description="Convert a torchvision or timm ResNet/ResNeXt/Wide ResNet/SE-ResNe(X)t checkpoint to Keras.")
     parser.add_argument("checkpoint", help="torchvision or timm state dict file (.pth), read with weights_only=True")
@@ -36,6 +36,9 @@ def main(argv=None):
     try:
         if not args.output.endswith((".weights.h5", ".keras")):
             raise ValueError(f"the output must end in .weights.h5 or .keras; received {args.output!r}")
+        if os.path.isdir(args.output):
+            raise ValueError(f"the output must be a file; received {args.output!r}, a folder")
+        check_folder(os.path.dirname(args.output) or ".", "the output's folder")
         if os.path.exists(args.output) and not args.overwrite:
             raise ValueError(f"{args.output!r} exists; pass --overwrite to replace it")
         if args.arch is not None and args.arch not in archs:

@@ -12,12 +12,13 @@ wall time go to `--output` (CSV) as they finish; the summary gives min / median
 
 import argparse
 import csv
-import os
 import re
 import statistics
 import subprocess
 import sys
 import time
+
+from keras_resnet.checks import ArgumentParser, between, positive
 
 ACCURACY = re.compile(r"^Test accuracy: ([0-9.]+)", re.MULTILINE)
 
@@ -44,7 +45,7 @@ def summarize(accuracies, threshold):
 
 
 def parser():
-    p = argparse.ArgumentParser(prog="python -m keras_resnet.tools.repeat", description=__doc__.split("\n\n")[0])
+    p = ArgumentParser(prog="python -m keras_resnet.tools.repeat", description=__doc__.split("\n\n")[0])
     p.add_argument("--runs", type=int, default=20, help="how many times to run the command")
     p.add_argument("--threshold", type=float, default=0.95, help="accuracy a run must reach")
     p.add_argument("--output", default="repeat.csv", help="CSV of every run (accuracy, seconds)")
@@ -59,10 +60,16 @@ def main(argv=None):
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         p.error("no command given; put it after --")
-    if args.runs < 1:
-        p.error(f"--runs must be a positive integer; received {args.runs}")
+    try:
+        positive("--runs", args.runs)
+        between("--threshold", args.threshold, 0, 1, high_open=False)
+        out, log = open(args.output, "w", newline=""), open(args.log, "w")
+    except ValueError as e:
+        p.error(str(e))
+    except OSError as e:
+        p.error(f"cannot write {e.filename!r}: {e.strerror}")
     accuracies = []
-    with open(args.output, "w", newline="") as out, open(args.log, "w") as log:
+    with out, log:
         writer = csv.writer(out)
         writer.writerow(["run", "test_accuracy", "seconds"])
         for run in range(1, args.runs + 1):

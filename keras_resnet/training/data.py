@@ -64,7 +64,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_resnet.checks import one_of, positive
+from keras_resnet.checks import between, is_number, one_of, positive, seed as check_seed
 
 AUTOTUNE = tf.data.AUTOTUNE
 SMALL_TFDS = ("cifar10", "cifar100", "svhn_cropped")
@@ -72,6 +72,8 @@ DATASETS = ("digits", "fashion_mnist", *SMALL_TFDS, "imagenet2012")
 NO_FLIP = ("digits", "svhn_cropped")  # mirrored digits change meaning; mirrored clothes do not
 PAD_MODES = ("constant", "reflect")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+# The first bytes of each format `tf.io.decode_image` reads: a file without them fails to decode mid-epoch.
+IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"GIF87a", b"GIF89a")
 CROP_PADDING = 4
 EVAL_CROP_FRACTION = 0.875  # 224 of 256
 STATS_SAMPLE = 1024  # images that estimate mean/std of a streamed set
@@ -188,6 +190,7 @@ def load(dataset="digits", batch_size=128, *, validation_split=0.1, seed=None, d
         ((32, 32, 1), 10)
     """
     _check(batch_size, validation_split, pad_mode, image_size, test_split, subset)
+    check_seed("seed", seed)
     if dataset == "digits":
         source = _digits(test_split)
     elif dataset == "fashion_mnist":
@@ -241,9 +244,8 @@ def _check(batch_size, validation_split, pad_mode, image_size, test_split, subse
     positive("image_size", image_size)
     if subset is not None:
         positive("subset", subset)
-    if not 0 <= validation_split < 1:
-        raise ValueError(f"`validation_split` must be in [0, 1); received validation_split={validation_split!r}")
-    if not 0 < test_split < 1:
+    between("validation_split", validation_split, 0, 1)
+    if not (is_number(test_split, (int, float)) and 0 < test_split < 1):
         raise ValueError(f"`test_split` must be in (0, 1); received test_split={test_split!r}")
     one_of("pad_mode", pad_mode, PAD_MODES)
 
@@ -407,6 +409,7 @@ def _folder(path, test_split):
                  for f in sorted(names) if f.lower().endswith(IMAGE_EXTENSIONS)]
         if not files:
             raise ValueError(f"No images ({', '.join(IMAGE_EXTENSIONS)}) found in class sub-folders of {root!r}")
+        _check_images([f for f, _ in files])
         return classes, files
 
     test_dir = next((os.path.join(path, d) for d in ("test", "val", "validation")
@@ -421,6 +424,11 @@ def _folder(path, test_split):
         classes, files = listing(path)
         train, test = ([files[i] for i in indices] for indices in _hold_out(len(files), test_split))
 
+    for split, name in ((train, "training"), (test, "test")):
+        if not split:
+            raise ValueError(f"The image folder {path!r} has {len(train) + len(test)} image(s): too few for a "
+                             f"{name} set; it needs at least 2 (or train/ and test/ sub-folders)")
+
     def examples(files):
         paths, labels = zip(*files)
         ds = tf.data.Dataset.from_tensor_slices((list(paths), np.array(labels, np.int32)))
@@ -429,6 +437,18 @@ def _folder(path, test_split):
     return _Source(path, examples(train), len(train), examples(test), len(test), classes, False,
                    f"image folder {path}: {len(classes)} classes, {len(train)} training and {len(test)} test images",
                    labels=np.array([label for _, label in train]))
+
+
+def _check_images(paths):
+    """Refuses image files that are empty or whose first bytes are no image format's."""
+    bad = []
+    for path in paths:
+        with open(path, "rb") as f:
+            if not f.read(8).startswith(IMAGE_SIGNATURES):
+                bad.append(path)
+    if bad:
+        raise ValueError(f"{len(bad)} file(s) are not images (empty, damaged or another format), e.g. "
+                         f"{', '.join(map(repr, bad[:3]))}; remove or replace them")
 
 
 def _split_off(examples, size, fraction):

@@ -368,6 +368,6 @@ def get(name):
     """The `Recipe` called `name` (a key of `RECIPES`), or a `Recipe` itself."""
     if isinstance(name, Recipe):
         return name
-    if name not in RECIPES:
+    if not isinstance(name, str) or name not in RECIPES:
         raise ValueError(f"Unknown recipe {name!r}; known recipes: {', '.join(RECIPES)}")
     return RECIPES[name]

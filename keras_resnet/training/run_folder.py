@@ -4,15 +4,87 @@ A folder holds one run, named by its settings file (`run.json` of the training
 command, `study.json` of the tuner). `claim` checks a folder before anything is
 written to it: a new run needs an empty (or missing) folder, and a folder that
 holds a run is continued only with that run's settings, so no result is ever
-written over. Files are written atomically, so that an interrupted write never
-loses them; tables are CSV files, written and read with `csv.DictWriter` and
-`csv.DictReader`.
+written over. A claimed folder is locked (`fcntl.flock` on its `.lock` file) for
+the life of the process, so that a second command into it stops with a clear
+error instead of writing beside the first. Files are written atomically (a
+temporary name, then `os.replace`), so that an interrupted write never loses
+them; a file damaged anyway (a full disk, a copy cut short) is reported by name,
+with what to do, never as a traceback. Tables are CSV files, written and read
+with `csv.DictWriter` and `csv.DictReader`.
 """
 
 import csv
+import fcntl
 import itertools
 import json
 import os
+import sys
+
+LOCK = ".lock"
+_locks = {}  # folder (real path) -> the open lock file, held until the process ends
+
+
+class RunFolderError(ValueError):
+    """A run folder that cannot be used as it is: the message names the file and what to do."""
+
+
+def warn(message):
+    """Says on stderr what a command did about a damaged file, in one line."""
+    print(f"{os.path.basename(sys.argv[0]) or 'keras_resnet'}: warning: {message}", file=sys.stderr, flush=True)
+
+
+def check_folder(path, option="--output-dir"):
+    """Raises ValueError unless `path` is a folder this process can write, or can create."""
+    existing = path
+    while existing and not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    existing = existing or "."
+    if not os.path.isdir(existing):
+        raise RunFolderError(f"{option} must be a folder; received {option}={path!r}, but {existing!r} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise RunFolderError(f"{option} must be a folder you can write to; received {option}={path!r} "
+                              f"({existing!r} is not writable)")
+    return path
+
+
+def lock(path):
+    """Creates the folder `path` if needed and locks it for the life of this process.
+
+    Raises:
+        ValueError: if another process holds it.
+    """
+    check_folder(path)
+    key = os.path.realpath(path)
+    if key in _locks:
+        return
+    os.makedirs(path, exist_ok=True)
+    f = open(os.path.join(path, LOCK), "a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "another process"
+        f.close()
+        raise RunFolderError(f"--output-dir {path!r} is in use by {holder}; wait for it to end, or choose "
+                              f"another folder") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"process {os.getpid()}")
+    f.flush()
+    _locks[key] = f
+
+
+def release(path):
+    """Unlocks the folder `path` of a finished run and removes its lock file."""
+    f = _locks.pop(os.path.realpath(path), None)
+    if f is not None:
+        os.remove(os.path.join(path, LOCK))
+        f.close()
+
+
+def contents(path):
+    """What the folder `path` holds, less its lock file; `[]` if there is no folder."""
+    return [name for name in os.listdir(path) if name != LOCK] if os.path.isdir(path) else []
 
 
 def claim(path, settings_file, settings, *, resume, what="run"):
@@ -31,24 +103,36 @@ def claim(path, settings_file, settings, *, resume, what="run"):
         the settings with `start`).
 
     Raises:
-        ValueError: if the folder holds something else than this run.
+        ValueError: if the folder holds something else than this run, is a
+            file, cannot be written, or is in use by another process.
     """
+    check_folder(path)
+    _judge(path, settings_file, settings, resume, what)  # before the lock creates the folder
+    lock(path)
+    return _judge(path, settings_file, settings, resume, what)  # again: it may have changed meanwhile
+
+
+def _judge(path, settings_file, settings, resume, what):
     file = os.path.join(path, settings_file)
     if not os.path.exists(file):
-        if os.path.isdir(path) and os.listdir(path):
-            raise ValueError(f"--output-dir {path!r} is not empty and holds no keras_resnet {what} (no "
-                             f"{settings_file}); choose a new folder")
+        if contents(path):
+            raise RunFolderError(f"--output-dir {path!r} is not empty and holds no keras_resnet {what} (no "
+                                  f"{settings_file}); choose a new folder")
         return False
     if not resume:
-        raise ValueError(f"--output-dir {path!r} already holds a {what}; pass --resume to continue it, "
-                         f"or choose a new folder")
-    saved, settings = read_json(file), json.loads(json.dumps(settings))  # as stored: tuples are lists
+        raise RunFolderError(f"--output-dir {path!r} already holds a {what}; pass --resume to continue it, "
+                              f"or choose a new folder")
+    saved = read_json(file, f"restore it, or move the folder aside and start the {what} again")
+    if not isinstance(saved, dict):
+        raise RunFolderError(f"{file} holds no {what} settings (a JSON object); restore it, or move the folder "
+                              f"aside and start the {what} again")
+    settings = json.loads(json.dumps(settings))  # as stored: tuples are lists
     differences = {k: (saved.get(k), settings.get(k)) for k in sorted(set(saved) | set(settings))
                    if saved.get(k) != settings.get(k)}
     if differences:
         listed = ", ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in differences.items())
-        raise ValueError(f"--output-dir {path!r} holds a different {what} ({listed}); continue it with its "
-                         f"own settings or choose a new folder")
+        raise RunFolderError(f"--output-dir {path!r} holds a different {what} ({listed}); continue it with its "
+                              f"own settings or choose a new folder")
     return True
 
 
@@ -63,7 +147,7 @@ def numbered_folder(base, resume):
     same command twice keeps both runs; with `resume`, the latest one."""
     taken = []
     for path in (base if k == 1 else f"{base}-{k}" for k in itertools.count(1)):
-        if not (os.path.isdir(path) and os.listdir(path)):
+        if not contents(path):
             return taken[-1] if resume and taken else path
         taken.append(path)
 
@@ -72,18 +156,29 @@ def atomic_write(path, write):
     """Calls `write(file)` on a temporary file beside `path`, then renames it over
     `path`: a process killed mid-write leaves the old file whole, never half a file."""
     tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        write(f)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):  # a failed write (a full disk) leaves nothing behind
+            os.remove(tmp)
 
 
 def write_json(path, obj):
     atomic_write(path, lambda f: json.dump(obj, f, indent=2, sort_keys=True))
 
 
-def read_json(path):
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+def read_json(path, advice="restore it from a copy, or delete it"):
+    """The JSON file `path`; ValueError naming it, with `advice`, if it is damaged."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (ValueError, UnicodeDecodeError) as e:  # json.JSONDecodeError is a ValueError
+        raise RunFolderError(f"{path} is damaged (not JSON: {e}; cut short by a crash or a full disk?); "
+                              f"{advice}") from None
 
 
 def write_csv(path, rows, columns):
@@ -96,9 +191,20 @@ def write_csv(path, rows, columns):
     atomic_write(path, write)
 
 
-def read_csv(path):
-    """The rows of a CSV file as dicts of strings; `[]` if there is no file."""
+def read_csv(path, partial_last=False):
+    """The rows of a CSV file as dicts of strings; `[]` if there is no file.
+
+    A row with missing or extra fields (a write cut short) is a ValueError naming
+    the file and line, except the last row with `partial_last`, which is dropped.
+    """
     if not os.path.exists(path):
         return []
     with open(path, encoding="utf-8", newline="") as f:
-        return list(csv.DictReader(f))
+        rows = list(csv.DictReader(f))
+    for i, row in enumerate(rows):
+        if None in row or None in row.values():
+            if partial_last and i == len(rows) - 1:
+                return rows[:-1]
+            raise RunFolderError(f"{path} is damaged: line {i + 2} does not have the fields of its header "
+                                  f"(cut short by a crash or a full disk?); repair or delete that line")
+    return rows

@@ -20,7 +20,9 @@ Outputs:
     backup/           the training state, while the run is unfinished
 
 A run killed at any moment continues with `--resume` from the last finished
-epoch (`keras.callbacks.BackupAndRestore`): no finished epoch is lost or run twice.
+epoch (`checkpoints.Backup`): no finished epoch is lost or run twice. The folder
+is locked while a command uses it, every file appears whole (a temporary name,
+then a rename), and a damaged file is reported by name with what to do.
 """
 
 import argparse
@@ -39,15 +41,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 
-from keras_resnet.checks import command_error, positive  # noqa: E402
+from keras_resnet.checks import ArgumentParser, between, command_error, positive, seed  # noqa: E402
 from keras_resnet.models import build  # noqa: E402
 from keras_resnet.spec import Spec, get_spec  # noqa: E402
 from keras_resnet.training import data as data_lib  # noqa: E402
 from keras_resnet.training import recipes as recipes_lib  # noqa: E402
+from keras_resnet.training.checkpoints import Backup, ModelCheckpoint, restore_point, set_aside_damaged  # noqa: E402
 from keras_resnet.training.distribute import (STRATEGIES, even_batches, initialize_processes,  # noqa: E402
                                               make_strategy, process_count, worker_name)
 from keras_resnet.training.plots import figure  # noqa: E402
-from keras_resnet.training.run_folder import claim, numbered_folder, read_csv, start, write_csv, write_json  # noqa: E402
+from keras_resnet.training.run_folder import (  # noqa: E402
+    RunFolderError, check_folder, claim, numbered_folder, read_csv, release, start, write_csv, write_json)
 
 # Settings that define a run: resuming with any of them changed would train another model.
 IDENTITY = ("model", "changes", "dataset", "recipe", "epochs", "batch_size", "validation_split", "seed",
@@ -89,10 +93,12 @@ class Config:
 def _check_output_dir(config):
     """Refuses to write into a folder that holds something else than this run, or
     this run finished. Returns whether training continues a previous run."""
-    resuming = claim(config.output_dir, "run.json", config.identity(), resume=config.resume)
-    if resuming and os.path.exists(os.path.join(config.output_dir, "evaluation.json")):
+    if config.resume and not os.path.exists(os.path.join(config.output_dir, "run.json")):
+        raise ValueError(f"--resume: --output-dir {config.output_dir!r} holds no run to continue (no run.json); "
+                         f"drop --resume to start one there")
+    if config.resume and os.path.exists(os.path.join(config.output_dir, "evaluation.json")):
         raise ValueError(f"The run in {config.output_dir!r} is finished (see evaluation.json); choose a new folder")
-    return resuming
+    return claim(config.output_dir, "run.json", config.identity(), resume=config.resume)
 
 
 def _normalize_config(config):
@@ -108,10 +114,13 @@ def _normalize_config(config):
     for name in ("epochs", "batch_size", "steps_per_epoch", "subset"):
         if getattr(config, name) is not None:
             positive(f"--{name.replace('_', '-')}", getattr(config, name))
+    seed("--seed", config.seed)
+    between("--validation-split", config.validation_split, 0, 1)
     if config.output_dir is None:
         dataset = os.path.basename(os.path.normpath(config.dataset))
         config.output_dir = numbered_folder(os.path.join("runs", f"{config.model}-{dataset}-{config.recipe}"),
                                             config.resume)
+    check_folder(config.output_dir)
     return recipe
 
 
@@ -149,22 +158,25 @@ class _LearningRateLogger(keras.callbacks.Callback):
             logs["learning_rate"] = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
 
 
-def _callbacks(config, folder, backup_dir, validation):
+def _callbacks(config, folder, backup_dir, validation, restored_weights):
     monitor = "val_accuracy" if validation else "accuracy"
     # From the chief's log on every process: saving the best model is a step that all processes
     # of a multi-process run take together, so they must agree on when to take it.
     best_so_far = max((row[monitor] for row in read_log(config.output_dir) if monitor in row), default=None)
+    if set_aside_damaged(os.path.join(folder, "best.keras"), "the best model is now chosen among the epochs "
+                                                             "from here on"):
+        best_so_far = None
     return [
         keras.callbacks.TerminateOnNaN(),
         _LearningRateLogger(),
         keras.callbacks.CSVLogger(os.path.join(folder, "log.csv"), append=True),
         keras.callbacks.TensorBoard(os.path.join(folder, "tensorboard")),
         # A resumed run keeps the best model of its earlier epochs unless it beats it.
-        keras.callbacks.ModelCheckpoint(os.path.join(folder, "best.keras"), monitor=monitor, mode="max",
-                                        save_best_only=True, initial_value_threshold=best_so_far),
-        keras.callbacks.ModelCheckpoint(os.path.join(folder, "last.keras")),
+        ModelCheckpoint(os.path.join(folder, "best.keras"), monitor=monitor, mode="max",
+                        save_best_only=True, initial_value_threshold=best_so_far),
+        ModelCheckpoint(os.path.join(folder, "last.keras")),
         # Last, so that an epoch counts as done only once everything above has recorded it.
-        keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True, delete_checkpoint=False),
+        Backup(backup_dir, restored_weights),
     ]
 
 
@@ -174,22 +186,23 @@ def read_log(folder):
 
 
 def backed_up_epochs(backup_dir):
-    """How many epochs the `BackupAndRestore` state in `backup_dir` holds."""
-    path = os.path.join(backup_dir, "training_metadata.json")
-    if not os.path.exists(path):
-        return 0
-    with open(path) as f:
-        return json.load(f)["epoch"]
+    """How many epochs the backup in `backup_dir` holds (`checkpoints.restore_point`)."""
+    return restore_point(backup_dir)[0]
 
 
-def _forget_unsaved_epochs(folder, backup_dir):
-    """Drops log rows of epochs after the backup: a run killed after logging an
-    epoch but before backing it up trains that epoch again, and logs it once."""
+def _forget_unsaved_epochs(folder, done, check=True):
+    """Drops log rows of epochs after the backup's `done` epochs: a run killed after
+    logging an epoch (or half a row of it) but before backing it up trains that epoch
+    again, and logs it once. With `check`, the log must then hold epochs 0 to done - 1."""
     path = os.path.join(folder, "log.csv")
-    done = backed_up_epochs(backup_dir)
-    rows = read_csv(path)
-    kept = [row for row in rows if int(row["epoch"]) < done]
-    if len(kept) < len(rows):
+    rows = read_csv(path, partial_last=True)
+    kept = [row for row in rows if row["epoch"].isdigit() and int(row["epoch"]) < done]
+    if check and [int(row["epoch"]) for row in kept] != list(range(done)):
+        raise RunFolderError(f"{path} does not list epochs 0 to {done - 1}, which the backup holds; restore it, or "
+                             f"move the folder's backup aside and --resume again to train from the first epoch")
+    if not rows and os.path.exists(path):  # killed in the first epoch: no header yet, or half of it
+        os.remove(path)
+    elif rows:  # rewritten whole, without the rows after the backup and any half row
         write_csv(path, kept, columns=list(rows[0]))
 
 
@@ -257,13 +270,14 @@ def run(config, model, data, worker=None):
         # state: the chief's (on a file system they share). Each still writes its own backup, as
         # saving is a step that every process takes.
         shutil.copytree(chief_backup, backup_dir, dirs_exist_ok=True)
-    _forget_unsaved_epochs(folder, backup_dir)
+    done, weights = restore_point(backup_dir)
+    _forget_unsaved_epochs(folder, done, check=worker is None)
     start = time.time()
     best_path = os.path.join(config.output_dir, "best.keras")  # the chief's, on every process
     try:
-        model.fit(data.train, validation_data=data.validation, epochs=config.epochs,
+        model.fit(data.train, validation_data=data.validation, epochs=config.epochs, initial_epoch=done,
                   steps_per_epoch=config.steps_per_epoch, verbose=config.verbose, shuffle=False,  # data.train shuffles
-                  callbacks=_callbacks(config, folder, backup_dir, data.validation is not None))
+                  callbacks=_callbacks(config, folder, backup_dir, data.validation is not None, weights))
         # In a multi-process JAX run every process takes part in every evaluation, so each loads
         # the chief's best model (from the file system they share).
         best = (keras.saving.load_model(best_path) if os.path.exists(best_path)
@@ -287,6 +301,8 @@ def run(config, model, data, worker=None):
         write_json(os.path.join(folder, "evaluation.json"), result)
     # The backup outlives fit() so that a run killed before this point ends without retraining.
     shutil.rmtree(backup_dir, ignore_errors=True)
+    if worker is None:
+        release(config.output_dir)
     print(f"Test accuracy: {result['test_accuracy']:.4f} ({data.test_size} test images)", flush=True)
     return result
 
@@ -311,8 +327,8 @@ def _spec_change(text):
 
 
 def parser():
-    p = argparse.ArgumentParser(prog="keras-resnet-train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = ArgumentParser(prog="keras-resnet-train", description=__doc__.split("\n\n")[0],
+                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", default=Config.model, help="a keras_resnet.SPECS name, e.g. ResNet56, WRN28_10")
     p.add_argument("--set", dest="changes", action="append", type=_spec_change, default=[], metavar="FIELD=VALUE",
                    help="override a Spec field, e.g. --set shortcut=none (plain net), --set unit=e")
@@ -352,7 +368,10 @@ def main(argv=None):
         prepared = prepare(config)
     except ValueError as e:
         return command_error(p.prog, e)
-    run(config, *prepared)
+    try:
+        run(config, *prepared)
+    except RunFolderError as e:  # a damaged file of the run, found when training starts
+        return command_error(p.prog, e)
     return 0
 
 

@@ -9,8 +9,8 @@ import functools
 import itertools
 import re
 
-from keras_resnet.checks import positive
-from keras_resnet.models import complexity
+from keras_resnet.checks import between, is_number, positive
+from keras_resnet.models import MAX_PARAMS, complexity
 from keras_resnet.spec import PREACT_RESNET, WRN, preact_resnet, wide_resnet
 
 # Families and the width solver ----------------------------------------------
@@ -88,7 +88,6 @@ class Plan:
         return self.params / self.budget - 1
 
 
-@functools.lru_cache(maxsize=None)
 def plan(budget, depth, cardinality=1, dropout=0.0, *, input_shape=(32, 32, 3), classes=10, tolerance=0.1):
     """Solves the width that brings a depth to a parameter budget.
 
@@ -110,9 +109,24 @@ def plan(budget, depth, cardinality=1, dropout=0.0, *, input_shape=(32, 32, 3), 
 
     Raises:
         BudgetError: if no width brings `depth` within `tolerance` of `budget`.
-        ValueError: for an invalid budget, depth or cardinality.
+        ValueError: for an invalid budget, depth, cardinality, dropout, input
+            shape, classes or tolerance.
     """
-    positive("budget", budget)
+    positive("budget", budget, limit=MAX_PARAMS)
+    family(depth)
+    positive("cardinality", cardinality)
+    between("dropout", dropout, 0, 1)
+    if (not isinstance(input_shape, (tuple, list)) or len(input_shape) != 3
+            or not all(is_number(d) and d > 0 for d in input_shape)):
+        raise ValueError(f"`input_shape` must be (height, width, channels) of positive integers; received "
+                         f"input_shape={input_shape!r}")
+    positive("classes", classes)
+    between("tolerance", tolerance, 0, 1)
+    return _plan(budget, depth, cardinality, dropout, tuple(input_shape), classes, tolerance)
+
+
+@functools.lru_cache(maxsize=None)
+def _plan(budget, depth, cardinality, dropout, input_shape, classes, tolerance):
     fam = family(depth)
     # A basic block groups both of its convs, so its width must be a multiple of the
     # cardinality; a bottleneck block's grouped 3x3 takes the nearest multiple itself.

@@ -16,9 +16,9 @@ import sys
 import time
 import warnings
 
-from keras_resnet.checks import command_error, positive
+from keras_resnet.checks import ArgumentParser, between, command_error, positive, seed
 from keras_resnet.training import recipes
-from keras_resnet.training.run_folder import claim, start
+from keras_resnet.training.run_folder import claim, read_json, release, start
 from keras_resnet.tuning.budget import family, parse_count
 from keras_resnet.tuning.hypermodel import TUNERS, BudgetHyperModel, collect, make_tuner
 from keras_resnet.tuning.report import write_outputs
@@ -53,12 +53,19 @@ def open_study(output_dir, study):
     this to its chief.
 
     Raises:
-        ValueError: if it holds anything else (its results are never overwritten).
+        ValueError: if it holds anything else (its results are never overwritten), or
+            a damaged file (`study.json`, keras-tuner's `oracle.json` or a `trial.json`).
     """
     if distributed_role() == "worker":
         return
     if not claim(output_dir, "study.json", study, resume=True, what="study"):
         start(output_dir, "study.json", study)
+    # keras-tuner reloads its state with a bare json.load: a file cut short would end the study in a traceback.
+    search = os.path.join(output_dir, "tuner")
+    for folder, _, files in os.walk(search):
+        for name in sorted(f for f in files if f.endswith(".json")):
+            read_json(os.path.join(folder, name), f"restore it, or move {search} aside to search again from the "
+                                                  f"first trial")
 
 
 def run_study(data, hypermodel, output_dir, study, *, tuner="grid", epochs=1, max_trials=None,
@@ -92,6 +99,7 @@ def run_study(data, hypermodel, output_dir, study, *, tuner="grid", epochs=1, ma
         return []
     rows = collect(t, hypermodel)
     write_outputs(rows, output_dir, study)
+    release(output_dir)
     return rows
 
 
@@ -168,7 +176,7 @@ def _depth(text):
 
 
 def parser():
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         prog="keras-resnet-tune",
         description="Width against depth at fixed parameter budgets (Wide ResNet, Zagoruyko & Komodakis 2016): "
                     "a keras-tuner search in which every network's width is solved from its depth and budget.")
@@ -210,8 +218,19 @@ def _check(args):
     for name in ("epochs", "batch_size", "executions_per_trial", "max_trials", "steps_per_epoch", "subset"):
         if getattr(args, name) is not None:
             positive(f"--{name.replace('_', '-')}", getattr(args, name))
+    seed("--seed", args.seed)
+    between("--tolerance", args.tolerance, 0, 1)
+    for value in args.cardinalities:
+        positive("--cardinalities", value)
+    for value in args.dropouts:
+        between("--dropouts", value, 0, 1)
     if args.workers < 0:
-        raise ValueError(f"--workers must be 0 or more; received {args.workers}")
+        raise ValueError(f"--workers must be 0 or more; received --workers={args.workers}")
+    if args.timeout is not None and not args.workers:
+        raise ValueError(f"--timeout stops the tuners that --workers starts; received --timeout={args.timeout} "
+                         f"without --workers")
+    if args.timeout is not None:
+        positive("--timeout", args.timeout, (int, float))
     if args.workers and distributed_role():
         raise ValueError("--workers starts its own chief and workers; unset KERASTUNER_TUNER_ID, "
                          "KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT, or drop --workers")

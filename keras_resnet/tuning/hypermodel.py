@@ -72,7 +72,7 @@ class BudgetHyperModel(keras_tuner.HyperModel):
         super().__init__(name=name, tunable=True)
         for what, values in (("budgets", budgets), ("depths", depths), ("cardinalities", cardinalities),
                              ("dropouts", dropouts)):
-            if not values or len(set(values)) != len(values):
+            if not isinstance(values, (list, tuple)) or not values or len(set(values)) != len(values):
                 raise ValueError(f"`{what}` must be a non-empty list without repeats; received {what}={values!r}")
         if not 0 < tolerance < 1:
             raise ValueError(f"`tolerance` must be in (0, 1); received tolerance={tolerance!r}")

@@ -1,0 +1,157 @@
+"""Files of a training run that appear whole or not at all, and the backup it resumes from.
+
+Keras' `ModelCheckpoint` and `BackupAndRestore` write in place: a run killed, or a disk
+filled, mid-write leaves half a file, and `BackupAndRestore` then silently falls back to
+its previous state (one epoch is trained twice) or fails with h5py's error. Here every
+file is written to a temporary name and renamed (`os.replace`), the backup's metadata is
+written last and names the weights file and its size, and a damaged file is reported by
+name, with what the user can do (`RunFolderError`).
+"""
+
+import os
+import zipfile
+
+import keras
+
+from keras_resnet.training.run_folder import RunFolderError, read_json, warn, write_json
+
+METADATA = "training_metadata.json"  # the name BackupAndRestore uses, so that older backups resume
+LEGACY_WEIGHTS = "latest.weights.h5"
+
+
+def _partial(path):
+    """A temporary name beside `path` that keeps its suffix, which Keras checks."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".partial-{name}")
+
+
+def _save_whole(path, save):
+    """Calls `save(temporary_path)`, then renames it to `path`; removes it on failure."""
+    partial = _partial(path)
+    try:
+        save(partial)
+        os.replace(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+
+
+class ModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """Keras' `ModelCheckpoint` (a fixed `filepath`, no `{epoch}` fields) whose file
+    appears atomically: the model is saved under a temporary name, then renamed."""
+
+    def _save_model(self, epoch, batch, logs):
+        final, partial = self.filepath, _partial(self.filepath)
+        self.filepath = partial
+        try:
+            super()._save_model(epoch, batch, logs)
+            if os.path.exists(partial):  # with save_best_only, only an improvement is saved
+                os.replace(partial, final)
+        finally:
+            self.filepath = final
+            if os.path.exists(partial):  # a failed save (a full disk) leaves nothing behind
+                os.remove(partial)
+
+
+def is_whole_model(path):
+    """Whether `path` is a readable `.keras` archive (a zip file whose entries check)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            return z.testzip() is None and "config.json" in z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def set_aside_damaged(path, consequence):
+    """If `path` exists and is no whole `.keras` file, renames it to `path.damaged`, says so
+    (with `consequence`) and returns True."""
+    if not os.path.exists(path) or is_whole_model(path):
+        return False
+    os.replace(path, f"{path}.damaged")
+    warn(f"{path} is damaged (not a whole .keras file); moved it to {path}.damaged; {consequence}")
+    return True
+
+
+def restore_point(backup_dir):
+    """The epoch and weights file a run resumes from: `(0, None)` when there is no backup.
+
+    The latest backup is used when whole. When it is damaged and the previous one is
+    whole, that one is used, with a warning that says so (the epoch after it is trained
+    again; `_forget_unsaved_epochs` drops its log row first, so no epoch is logged twice).
+
+    Raises:
+        RunFolderError: naming what is damaged and what to do, when no whole backup is left.
+    """
+    path = os.path.join(backup_dir, METADATA)
+    start_over = f"move {backup_dir} aside and --resume again to train this run from its first epoch"
+    if not os.path.exists(path):
+        return 0, None
+    metadata = read_json(path, f"restore it, or {start_over}")
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("epoch"), int):
+        raise RunFolderError(f"{path} is damaged (no epoch number); {start_over}")
+    if "weights" not in metadata:  # written by keras.callbacks.BackupAndRestore
+        weights = os.path.join(backup_dir, LEGACY_WEIGHTS)
+        return metadata["epoch"], weights if os.path.exists(weights) else None
+    damaged = []
+    for point in (metadata, metadata.get("previous")):
+        if not point:
+            continue
+        weights = os.path.join(backup_dir, point["weights"])
+        size = os.path.getsize(weights) if os.path.exists(weights) else None
+        if size == point["bytes"]:
+            if damaged:
+                warn(f"the backup of epoch {metadata['epoch']} is damaged ({damaged[0]}); resuming from the whole "
+                     f"backup of epoch {point['epoch']}, so epoch {point['epoch'] + 1} is trained again (its log "
+                     f"row is replaced)")
+            return point["epoch"], weights
+        damaged.append(f"{weights}: " + ("missing" if size is None else f"{size} bytes of {point['bytes']}"))
+    raise RunFolderError(f"No whole backup to resume from ({'; '.join(damaged)}); {start_over}")
+
+
+class Backup(keras.callbacks.Callback):
+    """The training state (weights and optimizer) at the end of every epoch, for `--resume`.
+
+    Each epoch's weights go to `epoch-N.weights.h5` (written under a temporary name, then
+    renamed); then `training_metadata.json` (atomic) names them with their size, and the
+    previous epoch's, which are kept as a fallback. Put it last among the callbacks: an
+    epoch counts as done once everything before it has recorded it.
+
+    Args:
+        backup_dir: the folder of the backup.
+        weights: the weights file to restore at the start of training (`restore_point`),
+            or `None`.
+    """
+
+    def __init__(self, backup_dir, weights=None):
+        super().__init__()
+        self.backup_dir = backup_dir
+        self.weights = weights
+
+    def on_train_begin(self, logs=None):
+        if self.weights is None:
+            return
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        try:
+            self.model.load_weights(self.weights)
+        except Exception as e:  # h5py's and Keras' errors name neither the run nor a remedy
+            raise RunFolderError(f"{self.weights} cannot be loaded ({type(e).__name__}: {e}); move "
+                                 f"{self.backup_dir} aside and --resume again to train this run from its first "
+                                 f"epoch") from None
+
+    def on_epoch_end(self, epoch, logs=None):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        path = os.path.join(self.backup_dir, METADATA)
+        previous = read_json(path) if os.path.exists(path) else None
+        previous = previous if isinstance(previous, dict) and "weights" in previous else None
+        name = f"epoch-{epoch + 1}.weights.h5"
+        weights = os.path.join(self.backup_dir, name)
+        _save_whole(weights, lambda partial: self.model.save_weights(partial, overwrite=True))
+        point = {"epoch": epoch + 1, "weights": name, "bytes": os.path.getsize(weights)}
+        if previous:
+            point["previous"] = {k: previous[k] for k in ("epoch", "weights", "bytes")}
+        write_json(path, point)
+        keep = {name, METADATA, previous["weights"] if previous else None}
+        for old in os.listdir(self.backup_dir):
+            if old not in keep:
+                os.remove(os.path.join(self.backup_dir, old))
