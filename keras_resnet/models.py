@@ -8,6 +8,7 @@ two always describe the same network.
 """
 
 import contextlib
+import copy
 import dataclasses
 import functools
 import math
@@ -152,11 +153,7 @@ class _Layers:
         self.dtype = dtype  # a keras.DTypePolicy, given to every layer
         self.channels_last = keras.config.image_data_format() == "channels_last"
         self.bn_args = dict(axis=-1 if self.channels_last else 1, epsilon=spec.bn_epsilon, momentum=spec.bn_momentum)
-        # A name gives every layer its own initializer; a config (torchvision's) becomes
-        # one initializer shared by every conv, which, unseeded, draws the same initial
-        # kernel for convs of the same shape. Kept as it was; changing it changes training.
-        init = spec.kernel_initializer
-        self.init = init if isinstance(init, str) else keras.initializers.get(init)
+        self.init = spec.kernel_initializer  # a Keras identifier; each conv gets its own instance
 
     def conv(self, x, prefix, filters, kernel, stride, groups, bias, pad, zero=False):
         if pad:
@@ -164,8 +161,16 @@ class _Layers:
         # keras_resnet's Conv2D runs grouped convs on TensorFlow's native kernel, not XLA.
         return (Conv2D if groups > 1 else keras.layers.Conv2D)(
             filters, kernel, strides=stride, padding="valid" if pad else "same", groups=groups,
-            use_bias=bias, kernel_initializer="zeros" if zero else self.init, name=f"{prefix}_conv", dtype=self.dtype,
+            use_bias=bias, kernel_initializer="zeros" if zero else self._initializer(), name=f"{prefix}_conv",
+            dtype=self.dtype,
         )(x)
+
+    def _initializer(self):
+        """A new initializer for every conv. One unseeded Keras 3 initializer object shared
+        by several layers draws the *same* kernel for every conv of the same shape, so all
+        blocks of a stage would start identical: their residual branches then add up
+        coherently, and deep networks start with huge logits and diverge at lr 0.1."""
+        return keras.initializers.get(copy.deepcopy(self.init)) if isinstance(self.init, dict) else self.init
 
     def bn(self, x, name, zero_gamma=False):
         gamma = dict(gamma_initializer="zeros") if zero_gamma else {}

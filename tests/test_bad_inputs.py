@@ -259,7 +259,7 @@ for argv, shown in [
     COMMANDS.append(pytest.param(convert.main, "keras-resnet-convert", argv, shown, id=f"convert-{' '.join(argv)}"))
 for argv, shown in [
     (["nope"], "'nope'"), (["degradation", "--seeds", "1"], "1"), (["degradation", "--seeds", "0"], "0"),
-    (["degradation", "--epochs", "0"], "0"), (["degradation", "--subset", "0"], "0"),
+    (["degradation", "--epochs", "0"], "0"), (["degradation", "--subset", "-1"], "-1"),
     (["degradation", "--batch-size", "0"], "0"), (["degradation", "--dataset", "nope"], "'nope'"),
     (["degradation", "--output-dir", "{file}"], "{file}"), (["degradation", "--verbose", "9"], "9"),
 ]:

@@ -231,6 +231,18 @@ def test_input_tensor_and_defaults():
     assert logits.get_layer("predictions").activation.__name__ == "linear"
 
 
+@pytest.mark.parametrize("layout", ["keras", "torchvision"])
+def test_every_conv_draws_its_own_initial_kernel(layout):
+    """Convs of the same shape start with different kernels (an unseeded initializer shared
+    by several layers would draw the same one for each), with the layout's scale."""
+    model = kr.build("ResNet20", layout=layout)
+    kernels = [np.asarray(layer.kernel) for layer in model.layers
+               if isinstance(layer, keras.layers.Conv2D) and layer.kernel.shape == (3, 3, 16, 16)]
+    assert len(kernels) == 6 and all(not np.allclose(a, b) for i, a in enumerate(kernels) for b in kernels[i + 1:])
+    if layout == "torchvision":  # kaiming_normal_(mode="fan_out"): std sqrt(2 / (3 * 3 * 16))
+        np.testing.assert_allclose(np.std(kernels), np.sqrt(2 / 144), rtol=0.05)
+
+
 def test_plain_network_saves_and_loads(tmp_path):
     model = kr.build(SMALL.replace(shortcut="none"), input_shape=(16, 16, 3))
     model.save(tmp_path / "plain.keras")
