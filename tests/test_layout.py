@@ -9,6 +9,8 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "keras_resnet"
 LIBRARY = ("keras_resnet", "keras_resnet.spec", "keras_resnet.models", "keras_resnet.layers", "keras_resnet.weights",
            "keras_resnet.pretrained", "keras_resnet.checks")
@@ -27,10 +29,15 @@ def _loaded(imported, names):
     return sorted(m for m in imported if any(m == n or m.startswith(n + ".") for n in names))
 
 
-def test_the_library_imports_no_training_tuning_or_tools():
-    # Keras 3.15 itself imports matplotlib and scikit-learn where they are installed
-    # (keras.src.visualization, keras.src.wrappers): what counts is what the library adds.
-    keras_alone = _imported(["keras"])
+@pytest.fixture(scope="module")
+def keras_alone():
+    """What `import keras` imports. Keras 3.15 itself imports matplotlib and scikit-learn
+    where they are installed (keras.src.visualization, keras.src.wrappers): what counts is
+    what the library adds to it."""
+    return _imported(["keras"])
+
+
+def test_the_library_imports_no_training_tuning_or_tools(keras_alone):
     imported = _imported(LIBRARY)
     assert _loaded(imported - keras_alone, NOT_LIBRARY) == []
     assert _loaded(imported, ("keras_tuner", "tensorflow_datasets", "keras_resnet.training", "keras_resnet.tuning",
@@ -38,10 +45,10 @@ def test_the_library_imports_no_training_tuning_or_tools():
     assert "keras_resnet.weights" in imported and "tensorflow" in imported  # it sees what is imported
 
 
-def test_the_budget_solver_and_report_import_no_keras_tuner():
+def test_the_budget_solver_and_report_import_no_keras_tuner(keras_alone):
     imported = _imported(["keras_resnet.tuning.budget", "keras_resnet.tuning.report"])
     assert _loaded(imported, ("keras_tuner", "keras_resnet.tuning.hypermodel")) == []
-    assert _loaded(imported - _imported(["keras"]), ("matplotlib",)) == []  # imported when a plot is drawn
+    assert _loaded(imported - keras_alone, ("matplotlib",)) == []  # imported when a plot is drawn
 
 
 def test_moved_modules_by_their_old_names():

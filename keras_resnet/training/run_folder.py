@@ -87,7 +87,7 @@ def contents(path):
     return [name for name in os.listdir(path) if name != LOCK] if os.path.isdir(path) else []
 
 
-def claim(path, settings_file, settings, *, resume, what="run"):
+def claim(path, settings_file, settings, *, resume, what="run", ignored=()):
     """Checks that the folder `path` may hold the run that `settings` describe.
 
     Args:
@@ -97,6 +97,10 @@ def claim(path, settings_file, settings, *, resume, what="run"):
         resume: whether a run with the same settings there is continued;
             otherwise it is refused.
         what: what the folder holds, in messages ("run", "study").
+        ignored: names in the folder that do not make it hold something else:
+            what other processes of the same run may write before the settings
+            (the tuner's distributed workers create keras-tuner's project folder,
+            possibly before the chief has claimed the folder).
 
     Returns:
         Whether a run is continued (`False`: the folder is new or empty; write
@@ -107,15 +111,15 @@ def claim(path, settings_file, settings, *, resume, what="run"):
             file, cannot be written, or is in use by another process.
     """
     check_folder(path)
-    _judge(path, settings_file, settings, resume, what)  # before the lock creates the folder
+    _judge(path, settings_file, settings, resume, what, ignored)  # before the lock creates the folder
     lock(path)
-    return _judge(path, settings_file, settings, resume, what)  # again: it may have changed meanwhile
+    return _judge(path, settings_file, settings, resume, what, ignored)  # again: it may have changed meanwhile
 
 
-def _judge(path, settings_file, settings, resume, what):
+def _judge(path, settings_file, settings, resume, what, ignored=()):
     file = os.path.join(path, settings_file)
     if not os.path.exists(file):
-        if contents(path):
+        if set(contents(path)) - set(ignored):
             raise RunFolderError(f"--output-dir {path!r} is not empty and holds no keras_resnet {what} (no "
                                   f"{settings_file}); choose a new folder")
         return False

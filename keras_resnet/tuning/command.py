@@ -20,7 +20,7 @@ from keras_resnet.checks import ArgumentParser, between, command_error, positive
 from keras_resnet.training import recipes
 from keras_resnet.training.run_folder import claim, read_json, release, start
 from keras_resnet.tuning.budget import family, parse_count
-from keras_resnet.tuning.hypermodel import TUNERS, BudgetHyperModel, collect, make_tuner
+from keras_resnet.tuning.hypermodel import PROJECT, TUNERS, BudgetHyperModel, collect, make_tuner
 from keras_resnet.tuning.report import write_outputs
 
 # The study ------------------------------------------------------------------------
@@ -58,7 +58,8 @@ def open_study(output_dir, study):
     """
     if distributed_role() == "worker":
         return
-    if not claim(output_dir, "study.json", study, resume=True, what="study"):
+    # A distributed worker may have created keras-tuner's project folder before the chief claims.
+    if not claim(output_dir, "study.json", study, resume=True, what="study", ignored=(PROJECT,)):
         start(output_dir, "study.json", study)
     # keras-tuner reloads its state with a bare json.load: a file cut short would end the study in a traceback.
     search = os.path.join(output_dir, "tuner")

@@ -119,6 +119,7 @@ class BudgetHyperModel(keras_tuner.HyperModel):
 
 # Tuners -----------------------------------------------------------------------
 
+PROJECT = "tuner"  # keras-tuner's project folder inside the study's folder
 OBJECTIVE = keras_tuner.Objective("val_accuracy", "max")
 TUNERS = ("grid", "random", "bayesian", "hyperband")
 
@@ -179,7 +180,7 @@ def make_tuner(kind, hypermodel, directory, *, epochs=1, max_trials=None, execut
     if kind not in TUNERS:
         raise ValueError(f"`tuner` must be one of {list(TUNERS)}; received tuner={kind!r}")
     max_trials = max_trials or len(hypermodel.plans)
-    common = dict(hypermodel=hypermodel, directory=directory, project_name="tuner", overwrite=False,
+    common = dict(hypermodel=hypermodel, directory=directory, project_name=PROJECT, overwrite=False,
                   executions_per_trial=executions_per_trial)
     if kind == "grid":
         base = keras_tuner.Tuner
