@@ -80,7 +80,7 @@ TIMM = {
 _CONVERT_HINT = (
     "For {torchvision} (torchvision layout), convert a torchvision checkpoint: "
     "`keras_resnet.weights.from_torchvision('resnet50.pth')` returns the Keras model, or "
-    "`python -m keras_resnet.convert resnet50.pth resnet50.weights.h5` writes a weights file that "
+    "`python -m keras_resnet.tools.convert resnet50.pth resnet50.weights.h5` writes a weights file that "
     "`keras_resnet.build('ResNet50', layout='torchvision', weights='resnet50.weights.h5')` loads."
 ).format(torchvision=", ".join(TORCHVISION))
 

@@ -1,4 +1,4 @@
-"""Smoke tests of `python -m keras_resnet.benchmark` and `choose_jit_compile`:
+"""Smoke tests of `python -m keras_resnet.tools.benchmark` and `choose_jit_compile`:
 tiny sizes and one step, so that the code cannot rot. Speed itself is measured
 by running the benchmark (docs/benchmark.md), never by tests."""
 

@@ -1,4 +1,4 @@
-"""keras_resnet.data: the tensorflow-datasets code paths run for real on
+"""keras_resnet.training.data: the tensorflow-datasets code paths run for real on
 `tfds.testing.mock_data`; the offline digits and image folders on real files."""
 
 import os

@@ -1,4 +1,4 @@
-"""keras_resnet.recipes: the papers' schedules, scaled; weight decay as L2 on kernels."""
+"""keras_resnet.training.recipes: the papers' schedules, scaled; weight decay as L2 on kernels."""
 
 import dataclasses
 

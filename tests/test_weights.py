@@ -141,7 +141,7 @@ def test_offline_download_error_says_where_to_put_the_file(cache):
     (dict(model="ResNet50", classes=10), r"include_top=True has 1000 classes; received classes=10"),
     (dict(model="ResNet18"), r"only for the keras.applications networks ResNet50, ResNet101, ResNet152, "
                              r"ResNet50V2, ResNet101V2, ResNet152V2 .* received it for ResNet18\. .*resnext50_32x4d"
-                             r".*from_torchvision.*python -m keras_resnet.convert"),
+                             r".*from_torchvision.*python -m keras_resnet.tools.convert"),
     (dict(model="ResNet50", layout="torchvision"), r"received it for Spec\(.*layout='torchvision'.*\)"),
     (dict(model="WRN28_10"), r"received it for WRN28_10"),
     (dict(model="ResNet50", input_shape=(224, 224, 1)), r"3 input channels \(RGB\); received 1"),

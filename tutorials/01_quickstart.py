@@ -6,7 +6,7 @@ keras_resnet builds every network of the four ResNet papers the way `keras.appli
 builds its models. This script trains two of them with plain `model.fit`:
 
 1. `keras_resnet.ResNet20`, He et al. 2015's CIFAR network (0.27M parameters), on CIFAR-10
-   through `keras_resnet.data.load`, which adds the paper's augmentation and normalisation.
+   through `keras_resnet.training.data.load`, which adds the paper's augmentation and normalisation.
 2. `keras_resnet.ResNet50V2`, a drop-in for `keras.applications.ResNet50V2`, on the
    tf_flowers photos read straight from tensorflow-datasets.
 
@@ -43,7 +43,7 @@ def mock():  # tensorflow-datasets' random examples in place of the download
 """
 ## 1. A CIFAR ResNet on CIFAR-10
 
-`keras_resnet.data.load` returns batched `tf.data` pipelines: the training set shuffled,
+`keras_resnet.training.data.load` returns batched `tf.data` pipelines: the training set shuffled,
 padded by 4 pixels, randomly cropped back to 32x32 and flipped; every split normalised
 by the training set's per-channel mean and standard deviation.
 """

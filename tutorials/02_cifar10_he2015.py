@@ -1,6 +1,6 @@
 """
 Title: CIFAR-10 with He et al. 2015's ResNet-20, 56 and 110
-Description: The paper's networks trained with the paper's recipe, through keras_resnet.recipes.
+Description: The paper's networks trained with the paper's recipe, through keras_resnet.training.recipes.
 
 He, Zhang, Ren, Sun 2015, "Deep Residual Learning for Image Recognition" (arXiv:1512.03385),
 section 4.2: CIFAR ResNets of depth 6n+2 (16/32/64 filters, parameter-free "option A"
@@ -54,7 +54,7 @@ He et al. pick the schedule on a 45k/5k split of the 50k training images: keep t
 
 with mock():
     data = keras_resnet.training.data.load("cifar10", batch_size=128, validation_split=0.1, seed=0,
-                                  pad_mode=recipes.get("he2015").pad_mode)
+                                           pad_mode=recipes.get("he2015").pad_mode)
 
 """
 ## Training

@@ -10,7 +10,7 @@ Run it with the ImageNet weights of keras.applications (downloaded on first use)
 
 with weights converted from torchvision:
 
-    python -m keras_resnet.convert resnext50_32x4d-1a0047aa.pth resnext50.weights.h5 --no-top
+    python -m keras_resnet.tools.convert resnext50_32x4d-1a0047aa.pth resnext50.weights.h5 --no-top
     python tutorials/finetune.py --model ResNeXt50_32x4d --weights resnext50.weights.h5
 
 or offline in a few seconds, on random images from `tfds.testing.mock_data`,

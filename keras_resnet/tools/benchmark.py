@@ -1,6 +1,6 @@
 """Training and inference throughput, beside references measured in the same run.
 
-    python -m keras_resnet.benchmark --models ResNet50 ResNeXt50_32x4d --size 112 --batch 8
+    python -m keras_resnet.tools.benchmark --models ResNet50 ResNeXt50_32x4d --size 112 --batch 8
 
 For every model, mode (train, infer) and precision it prints images/s, the
 achieved FLOP/s, its fraction of the machine's nominal peak and of a float32
@@ -201,7 +201,7 @@ def choose_jit_compile(model, batch_size=8, steps=3, input_shape=None, loss="spa
         `(jit_compile, {False: images/s, True: images/s})`.
 
     Example:
-        >>> jit, speeds = keras_resnet.benchmark.choose_jit_compile(model)
+        >>> jit, speeds = keras_resnet.tools.benchmark.choose_jit_compile(model)
         >>> model.compile("sgd", "sparse_categorical_crossentropy", jit_compile=jit)
     """
     input_shape = tuple(model.input_shape[1:] if input_shape is None else input_shape)

@@ -1,8 +1,10 @@
 """Command line: convert a torchvision or timm checkpoint into a Keras weights file.
 
-    python -m keras_resnet.convert resnet50-11ad3fa6.pth resnet50.weights.h5
-    python -m keras_resnet.convert model.pth model.keras --arch resnext50_32x4d --no-top
-    python -m keras_resnet.convert resnet50d.pth resnet50d.weights.h5 --source timm
+    python -m keras_resnet.tools.convert resnet50-11ad3fa6.pth resnet50.weights.h5
+    python -m keras_resnet.tools.convert model.pth model.keras --arch resnext50_32x4d --no-top
+    python -m keras_resnet.tools.convert resnet50d.pth resnet50d.weights.h5 --source timm
+
+(or the `keras-resnet-convert` console script).
 
 The output is a weights file (`.weights.h5`), loaded without PyTorch by
 `keras_resnet.build(row, layout="torchvision", weights=path)`, or a whole model

@@ -75,7 +75,7 @@ def run_study(data, hypermodel, output_dir, study, *, tuner="grid", epochs=1, ma
 
     Args:
         data: an object with `train`, `validation` and `test` tf.data datasets
-            (as `keras_resnet.data.load` returns).
+            (as `keras_resnet.training.data.load` returns).
         hypermodel: a `BudgetHyperModel`.
         output_dir: where the search (`tuner/`), `study.json` and the outputs go.
         study: the study's settings (JSON-serialisable dict, with at least
@@ -190,11 +190,11 @@ def parser():
     p.add_argument("--dropouts", type=_list(float), default=[0.0], help="dropout rates to try (default 0)")
     p.add_argument("--tolerance", type=float, default=0.1,
                    help="largest allowed |params/budget - 1| (default 0.1; widths are whole channels)")
-    p.add_argument("--dataset", default="digits", help="a dataset of keras_resnet.data.load (default: digits, offline)")
+    p.add_argument("--dataset", default="digits", help="a dataset of keras_resnet.training.data.load (default: digits, offline)")
     p.add_argument("--data-dir", default=None, help="where the dataset's files are (see keras-resnet-train --help)")
     p.add_argument("--subset", type=int, default=None, help="a fixed, class-balanced number of training examples")
     p.add_argument("--recipe", choices=tuple(recipes.RECIPES), default="wrn",
-                   help="training recipe of keras_resnet.recipes, scaled to --epochs (default: Wide ResNet's)")
+                   help="training recipe of keras_resnet.training.recipes, scaled to --epochs (default: Wide ResNet's)")
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--epochs", type=int, default=10, help="epochs per trial (Hyperband: the most epochs)")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="limit each epoch to this many batches")

@@ -35,7 +35,7 @@ class BudgetHyperModel(keras_tuner.HyperModel):
 
     Hyperparameters (all `Choice`): `budget`, `depth`, `cardinality`, `dropout`.
     The network is `keras_resnet.build(plan(...).spec)`: the width is derived,
-    never searched. It trains under a `keras_resnet.recipes` recipe (Wide
+    never searched. It trains under a `keras_resnet.training.recipes` recipe (Wide
     ResNet's by default) laid out over the study's epochs. `fit` reports, as
     metrics, the trial's realised `params`, `macs`, `budget_deviation`, `widen`
     (k), `epochs`, `seconds_per_epoch`, `train_seconds`, `accuracy`,
@@ -49,7 +49,7 @@ class BudgetHyperModel(keras_tuner.HyperModel):
         input_shape: image shape of the data.
         classes: number of classes.
         tolerance: largest allowed |params / budget - 1|.
-        recipe: a name in `keras_resnet.recipes.RECIPES` or a `Recipe`: optimizer,
+        recipe: a name in `keras_resnet.training.recipes.RECIPES` or a `Recipe`: optimizer,
             schedule and weight decay (its dropout is not used: `dropouts` is).
         steps_per_epoch, epochs: the length of a trial's training, over which
             the recipe's learning-rate schedule is laid out.
@@ -59,7 +59,7 @@ class BudgetHyperModel(keras_tuner.HyperModel):
         ValueError: before any training, if some combination cannot be met.
 
     Example:
-        >>> data = keras_resnet.data.load("cifar10")
+        >>> data = keras_resnet.training.data.load("cifar10")
         >>> hypermodel = BudgetHyperModel([600_000, 2_200_000], [16, 40], input_shape=data.input_shape,
         ...                               classes=data.num_classes, steps_per_epoch=data.steps_per_epoch, epochs=10)
         >>> tuner = make_tuner("grid", hypermodel, "runs/study")
