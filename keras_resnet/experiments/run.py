@@ -6,6 +6,8 @@ import os
 import re
 import time
 
+import keras
+
 from keras_resnet.checks import positive
 from keras_resnet.models import complexity
 from keras_resnet.training import data as data_lib
@@ -101,15 +103,13 @@ def run(experiment, output_dir, s, *, verbose=0, on_row=None):
             if os.path.exists(row_file):
                 rows.append(run_folder.read_json(row_file))
                 continue
-            before = len(read_log(folder)) if os.path.exists(os.path.join(folder, "run.json")) else 0
+            started = os.path.exists(os.path.join(folder, "run.json"))  # interrupted: resume it
+            before = len(read_log(folder)) if started else 0
             config = Config(model=network.model, changes=dict(network.changes), dataset=s["dataset"],
                             recipe=s["recipe"], epochs=s["epochs"], batch_size=s["batch_size"], output_dir=folder,
-                            resume=before > 0 or os.path.exists(os.path.join(folder, "run.json")), seed=seed,
-                            data_dir=s["data_dir"], subset=s["subset"], verbose=verbose)
+                            resume=started, seed=seed, data_dir=s["data_dir"], subset=s["subset"], verbose=verbose)
             start = time.time()
             evaluation = train(config)
-            import keras
-
             keras.utils.clear_session(free_memory=True)
             row = _row(experiment, network, s, seed, folder, evaluation, time.time() - start,
                        len(read_log(folder)) - before)
