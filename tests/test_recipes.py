@@ -90,6 +90,31 @@ def test_optimizer():
     assert recipes.get("he2015").optimizer(10).momentum == 0.9
 
 
+@pytest.mark.parametrize("name, batch_size, peak, warmup_start", [
+    ("he2015", 32, 0.025, 0.0025),  # Goyal et al.'s linear rule: 0.1 x 32/128
+    ("he2016", 64, 0.05, 0.005),
+    ("bag_of_tricks", 256, 0.1, 0.0),  # the paper's own rule: 0.1 x batch/256
+    ("torchvision_v2", 2048, 1.0, 0.01),
+    ("rsb_a3", 512, 4e-3, 0.0),  # LAMB: the square root, 8e-3 x sqrt(512/2048)
+])
+def test_the_learning_rate_follows_the_batch_size(name, batch_size, peak, warmup_start):
+    recipe = recipes.get(name).at_batch_size(batch_size)
+    assert recipe.batch_size == batch_size
+    assert recipe.learning_rate == pytest.approx(peak) and recipe.warmup_learning_rate == pytest.approx(warmup_start)
+    assert dataclasses.replace(recipe, learning_rate=0, warmup_learning_rate=0, batch_size=0) == dataclasses.replace(
+        recipes.get(name), learning_rate=0, warmup_learning_rate=0, batch_size=0)  # nothing else changes
+    assert recipes.get(name).at_batch_size(recipes.get(name).batch_size) is recipes.get(name)
+    schedule = recipe.schedule(steps_per_epoch=10, epochs=recipe.epochs)
+    start, after_warmup = rates(schedule, [0, recipe.warmup_steps(10, recipe.epochs)])
+    assert (start, after_warmup) == pytest.approx((warmup_start if recipe.warmup else peak, peak))
+
+
+@pytest.mark.parametrize("bad", [0, -32, 1.5, "64", None, True])
+def test_a_batch_size_must_be_a_positive_integer(bad):
+    with pytest.raises(ValueError, match=rf"`batch_size` must be a positive integer; received batch_size={bad!r}"):
+        recipes.get("he2015").at_batch_size(bad)
+
+
 def test_weight_decay_is_l2_on_kernels_only():
     model = recipes.get("wrn").regularize(keras_resnet.build(TINY, classes=3, input_shape=(8, 8, 3)))
     kernels = [layer.kernel for layer in model.layers if hasattr(layer, "kernel")]

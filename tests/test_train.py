@@ -37,8 +37,9 @@ def test_a_run_writes_everything(tmp_path):
                                        "run.json", "tensorboard"]
     rows = train.read_log(out)
     assert [r["epoch"] for r in rows] == [0, 1]
-    # 6 steps of he2015: 0.1 for steps 0-2, 0.01 for 3-4, 0.001 from 5 (the rate that follows each epoch).
-    assert [r["learning_rate"] for r in rows] == pytest.approx([0.01, 0.001])
+    # 6 steps of he2015 at batch 16, its rate 0.1 scaled by 16/128: 0.0125 for steps 0-2, then /10 at step 3
+    # and at step 5 (the log holds the rate that follows each epoch).
+    assert [r["learning_rate"] for r in rows] == pytest.approx([0.00125, 0.000125])
     assert {"accuracy", "loss", "val_accuracy", "val_loss"} <= set(rows[0])
     result = json.loads((out / "evaluation.json").read_text())
     assert 0 <= result["test_accuracy"] <= 1 and 0 <= result["best"]["test_accuracy"] <= 1

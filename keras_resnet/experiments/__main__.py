@@ -22,7 +22,8 @@ def parser():
     p.add_argument("--epochs", type=int, help="default: the experiment's (python -m keras_resnet.experiments --help)")
     p.add_argument("--subset", type=int, help="training images (a fixed class-balanced part; 0: all); default: "
                                               "the experiment's")
-    p.add_argument("--batch-size", type=int, help="default: the recipe's")
+    p.add_argument("--batch-size", type=int, help="default: the experiment's (32); the learning rate follows "
+                   "it by the linear scaling rule")
     p.add_argument("--data-dir", help="where the dataset's files are")
     p.add_argument("--output-dir", help="default runs/experiments/NAME; running again continues it")
     p.add_argument("--verbose", type=int, default=0, choices=(0, 1, 2))

@@ -69,7 +69,7 @@ def report(experiment, rows, settings, command, wall_seconds=None):
                      f"{_spread(col('test_error'))} | {_spread(col('epoch_seconds'))} |")
     lines += ["", "## What differs from the paper", "",
               experiment.differs.format(epochs=settings["epochs"], subset=settings["subset"] or "all",
-                                        dataset=settings["dataset"]), ""]
+                                        dataset=settings["dataset"], batch_size=settings["batch_size"]), ""]
     return "\n".join(lines)
 
 

@@ -48,7 +48,7 @@ def settings(experiment, *, dataset="fashion_mnist", seeds=3, epochs=None, subse
              subset=defaults.get("subset") if subset is None else (subset or None),  # 0: every image
              recipe=recipe or defaults.get("recipe", "he2015"), data_dir=data_dir)
     recipe_obj = recipes_lib.get(s["recipe"])
-    s["batch_size"] = recipe_obj.batch_size if batch_size is None else batch_size
+    s["batch_size"] = defaults.get("batch_size", recipe_obj.batch_size) if batch_size is None else batch_size
     for field in ("epochs", "batch_size"):
         positive(field, s[field])
     if subset:

@@ -114,6 +114,7 @@ def _normalize_config(config):
     for name in ("epochs", "batch_size", "steps_per_epoch", "subset"):
         if getattr(config, name) is not None:
             positive(f"--{name.replace('_', '-')}", getattr(config, name))
+    recipe = recipe.at_batch_size(config.batch_size)  # the linear scaling rule
     seed("--seed", config.seed)
     between("--validation-split", config.validation_split, 0, 1)
     if config.output_dir is None:
@@ -254,7 +255,8 @@ def prepare(config):
     if worker is None and not resuming:
         start(config.output_dir, "run.json", config.identity())
     print(f"{'Resuming' if resuming else 'Training'} {config.model} on {data.description}; recipe "
-          f"{config.recipe}: {recipe.paper}; {config.epochs} epochs of batch {config.batch_size}; "
+          f"{config.recipe}: {recipe.paper}; {config.epochs} epochs of batch {config.batch_size} at peak "
+          f"learning rate {recipe.learning_rate:g}; "
           f"output in {config.output_dir}", flush=True)
     return model, data, worker
 
@@ -336,7 +338,8 @@ def parser():
                    help=f"one of {', '.join(data_lib.DATASETS)} or a folder of class sub-folders")
     p.add_argument("--recipe", default=Config.recipe, help=f"one of {', '.join(recipes_lib.RECIPES)}")
     p.add_argument("--epochs", type=int, help="default: the recipe's; the schedule scales with it")
-    p.add_argument("--batch-size", type=int, help="global batch size; default: the recipe's")
+    p.add_argument("--batch-size", type=int, help="global batch size; default: the recipe's. The learning rate "
+                   "follows it by the linear scaling rule (Recipe.at_batch_size)")
     p.add_argument("--output-dir", help="default: runs/MODEL-DATASET-RECIPE")
     p.add_argument("--resume", action="store_true", help="continue the unfinished run in --output-dir")
     p.add_argument("--mixed-precision", action="store_true",

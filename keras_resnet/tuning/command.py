@@ -195,7 +195,8 @@ def parser():
     p.add_argument("--subset", type=int, default=None, help="a fixed, class-balanced number of training examples")
     p.add_argument("--recipe", choices=tuple(recipes.RECIPES), default="wrn",
                    help="training recipe of keras_resnet.training.recipes, scaled to --epochs (default: Wide ResNet's)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=128,
+                   help="the learning rate follows it by the linear scaling rule (Recipe.at_batch_size)")
     p.add_argument("--epochs", type=int, default=10, help="epochs per trial (Hyperband: the most epochs)")
     p.add_argument("--steps-per-epoch", type=int, default=None, help="limit each epoch to this many batches")
     p.add_argument("--tuner", choices=TUNERS, default="grid")
@@ -264,7 +265,7 @@ def main(argv=None):
             return launch(_without_workers(argv), args.workers, args.oracle_ip, timeout=args.timeout)
         from keras_resnet.training import data as data_module
 
-        recipe = recipes.get(args.recipe)
+        recipe = recipes.get(args.recipe).at_batch_size(args.batch_size)  # the linear scaling rule
         data = data_module.load(args.dataset, args.batch_size, seed=args.seed, pad_mode=recipe.pad_mode,
                                 data_dir=args.data_dir, subset=args.subset)
         steps = data.steps_per_epoch
