@@ -298,3 +298,84 @@ def with_stock_layers(model):
     stock = keras.models.clone_model(model, clone_function=clone)
     stock.set_weights(model.get_weights())
     return stock
+
+
+def _producer(tensor):
+    return tensor._keras_history.operation
+
+
+def _foldable_pairs(model):
+    """`{conv name: batch-norm name}` for every BatchNormalization whose input is
+    the output of a Conv2D that feeds nothing else, over the conv's channel axis."""
+    consumers = {}
+    for layer in model.layers:
+        for node in layer._inbound_nodes:
+            for tensor in node.input_tensors:
+                consumers.setdefault(_producer(tensor).name, []).append(layer.name)
+    pairs = {}
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.BatchNormalization) or len(layer._inbound_nodes) != 1:
+            continue
+        (tensor,) = layer._inbound_nodes[0].input_tensors
+        conv = _producer(tensor)
+        channels = -1 if getattr(conv, "data_format", None) == "channels_last" else 1
+        if (type(conv) in (Conv2D, keras.layers.Conv2D) and len(conv._inbound_nodes) == 1
+                and consumers.get(conv.name) == [layer.name] and layer.axis in (channels, len(tensor.shape) + channels)):
+            pairs[conv.name] = layer.name
+    return pairs
+
+
+def fold_batch_norm(model):
+    """The same network for inference, with every BatchNormalization that directly
+    follows a convolution folded into that convolution's kernel and bias.
+
+    A batch norm in inference computes `(x - mean) * gamma / sqrt(var + eps) + beta`
+    per channel, an affine map that a convolution can absorb: the kernel times
+    `s = gamma / sqrt(var + eps)` per output channel, and the bias
+    `(bias - mean) * s + beta`. The model gives the original's inference outputs to
+    float rounding, but must not be trained further: training-mode batch statistics are gone. The folded batch norms leave the graph; the
+    other layers keep their names. Batch norms that follow something else
+    (the pre-activation units' BN before the ReLU and conv) stay.
+
+    Whether this pays depends on the runtime: TensorFlow's graph optimiser already fuses
+    convolution and batch norm at inference on CPUs, and the LiteRT converter folds them
+    itself; `python -m keras_resnet.tools.benchmark --modes infer --references keras folded`
+    measures it beside keras.applications (docs/benchmark.md).
+
+    Args:
+        model: a functional Keras model (e.g. from `keras_resnet.build`).
+
+    Returns:
+        A new functional model with the folded weights.
+    """
+    pairs = _foldable_pairs(model)
+    folded_norms = set(pairs.values())
+
+    def clone(layer):
+        config = layer.get_config()
+        if layer.name in pairs:
+            config["use_bias"] = True
+        return type(layer).from_config(config)
+
+    def call(layer, inputs, *args, **kwargs):  # a folded batch norm passes its input on
+        return inputs if layer.name in folded_norms else layer(inputs, *args, **kwargs)
+
+    result = keras.models.clone_model(model, clone_function=clone, call_function=call)
+    originals = {layer.name: layer for layer in model.layers}
+    for layer in result.layers:
+        if not layer.weights:
+            continue
+        original = originals[layer.name]
+        if layer.name in pairs:
+            norm = model.get_layer(pairs[layer.name])
+            value = lambda v: keras.ops.convert_to_numpy(v).astype(np.float64)
+            kernel = value(original.kernel)
+            bias = value(original.bias) if original.use_bias else 0.0
+            gamma = value(norm.gamma) if norm.scale else 1.0
+            beta = value(norm.beta) if norm.center else 0.0
+            scale = gamma / np.sqrt(value(norm.moving_variance) + norm.epsilon)
+            dtype = keras.backend.standardize_dtype(original.kernel.dtype)
+            layer.set_weights([(kernel * scale).astype(dtype), ((bias - value(norm.moving_mean)) * scale + beta).astype(dtype)])
+        else:
+            layer.set_weights(original.get_weights())
+    return result

@@ -29,13 +29,16 @@ def test_run_compares_stock_layers_and_precisions(tiny_resnext):
 @pytest.mark.slow
 def test_cli_with_keras_applications_torchvision_and_build_time(capsys):
     benchmark.main(["--models", "ResNet50", "--size", "32", "--batch", "1", "--steps", "1", "--rounds", "1",
-                    "--modes", "infer", "--build-time", "ResNet50", "--build-repeats", "1", "--peak-gflops", "100"])
+                    "--modes", "infer", "--build-time", "ResNet50", "--build-repeats", "1", "--peak-gflops", "100",
+                    "--references", "keras", "stock", "torch", "folded"])
     out = capsys.readouterr().out
     assert "peak 100 GFLOP/s" in out and "Build ResNet50: keras_resnet" in out
     row = next(line for line in out.splitlines() if line.startswith("| ResNet50 |"))
     ratios = row.split(" | ")[7:10]  # vs keras.applications, vs stock, vs torchvision
     assert ratios[0].endswith("x") and ratios[1].endswith("x")
     assert ratios[2].endswith("x") == (benchmark._import_torchvision() is not None)
+    folded = row.split(" | ")[11:13]  # BN folded: vs unfolded, vs keras.applications
+    assert all(ratio.strip(" |").endswith("x") for ratio in folded) and "ResNet50 BN folded into convs float32 infer" in out
 
 
 def test_bad_arguments():

@@ -35,6 +35,7 @@ from keras_resnet.spec import SPECS, get_spec
 from keras_resnet.weights import TORCHVISION
 
 MODES = ("train", "infer")
+REFERENCES = ("keras", "stock", "torch", "folded")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # Training costs ~3x the forward pass (forward, gradients of inputs and of weights).
 FLOPS_PER_MAC = {"train": 6, "infer": 2}
@@ -271,7 +272,8 @@ def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), ste
         steps, rounds: timed steps per round, rounds (the best counts).
         references: any of `"keras"` (keras.applications), `"stock"` (the
             same network on stock Keras layers, `keras_resnet.layers.with_stock_layers`),
-            `"torch"` (torchvision).
+            `"torch"` (torchvision), `"folded"` (inference only: the same model
+            with its batch norms folded into the convs, `keras_resnet.layers.fold_batch_norm`).
         baseline: one of `models`, to which every row is also compared.
         peak: peak FLOP/s for the fraction-of-peak column; `None` detects it.
         jit_compile: passed to `model.compile` for keras models.
@@ -283,7 +285,7 @@ def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), ste
         A list of result dicts (model, precision, mode, reference labels -> images/s).
     """
     for value, allowed, what in ((modes, MODES, "modes"), (precisions, PRECISIONS, "precisions"),
-                                 (references, ("keras", "stock", "torch"), "references")):
+                                 (references, REFERENCES, "references")):
         if not set(value) <= set(allowed):
             raise ValueError(f"`{what}` must be among {list(allowed)}; received {what}={list(value)!r}")
     parsed = [_parse_model(model) for model in models]
@@ -313,6 +315,10 @@ def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), ste
                         app = getattr(keras.applications, name)(weights=None, input_shape=shape)
                     labels["keras"] = f"{name} keras.applications"
                     steps_by_label[labels["keras"]] = _keras_step(app, x, y, mode, jit_compile)
+                if "folded" in references and mode == "infer":
+                    labels["folded"] = f"{arg} BN folded into convs"
+                    steps_by_label[labels["folded"]] = _keras_step(layers.fold_batch_norm(ours), x, y, mode,
+                                                                   jit_compile)
                 if "stock" in references:
                     labels["stock"] = f"{arg} stock Keras layers"
                     steps_by_label[labels["stock"]] = _keras_step(layers.with_stock_layers(ours), x, y, mode, jit_compile)
@@ -336,7 +342,8 @@ def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), ste
 def _print_table(results, peak, matmul, baseline, out):
     by_key = {(r["model"], r["precision"], r["mode"]): r for r in results}
     columns = ["model", "precision", "mode", "img/s", "GFLOP/s", "% peak", "% matmul", "vs keras.applications",
-               "vs stock Keras layers", "vs torchvision", "vs float32"] + ([f"vs {baseline}"] if baseline else [])
+               "vs stock Keras layers", "vs torchvision", "vs float32", "BN folded: vs unfolded",
+               "BN folded: vs keras.applications"] + ([f"vs {baseline}"] if baseline else [])
     out("| " + " | ".join(columns) + " |")
     out("|" + "---|" * len(columns))
     ratio = lambda a, b: f"{a / b:.2f}x" if a and b else ""  # noqa: E731
@@ -347,7 +354,8 @@ def _print_table(results, peak, matmul, baseline, out):
         cells = [r["model"], r["precision"], r["mode"], f"{s['ours']:.2f}", f"{flops / 1e9:.1f}",
                  f"{100 * flops / peak:.0f}%" if peak else "", f"{100 * flops / matmul:.0f}%" if matmul else "",
                  *(ratio(s["ours"], s.get(k)) for k in ("keras", "stock", "torch")),
-                 ratio(s["ours"], fp32["speeds"]["ours"]) if fp32 is not r and fp32 else ""]
+                 ratio(s["ours"], fp32["speeds"]["ours"]) if fp32 is not r and fp32 else "",
+                 ratio(s.get("folded"), s["ours"]), ratio(s.get("folded"), s.get("keras"))]
         if baseline:
             cells.append(ratio(s["ours"], by_key[(baseline, r["precision"], r["mode"])]["speeds"]["ours"]))
         out("| " + " | ".join(cells) + " |")
@@ -367,8 +375,8 @@ def main(argv=None):
     parser.add_argument("--precisions", nargs="+", default=["float32"], choices=PRECISIONS)
     parser.add_argument("--steps", type=int, default=2, help="timed steps per round (default 2)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best counts (default 3)")
-    parser.add_argument("--references", nargs="*", default=["keras", "stock", "torch"],
-                        choices=["keras", "stock", "torch"])
+    parser.add_argument("--references", nargs="*", default=["keras", "stock", "torch"], choices=REFERENCES,
+                        help="folded: inference with the batch norms folded into the convs")
     parser.add_argument("--baseline", help="one of --models to which every row is also compared")
     parser.add_argument("--peak-gflops", type=float, help="peak GFLOP/s (default: detected from /proc/cpuinfo)")
     parser.add_argument("--jit-compile", action="store_true", help="compile Keras models with XLA")
