@@ -63,6 +63,15 @@ def test_moved_modules_by_their_old_names():
     assert "keras_resnet.training.data" in imported
 
 
+def test_moved_modules_import_by_their_old_names():
+    _imported(["keras_resnet"], then=(
+        "import keras_resnet.data, keras_resnet.training.data\n"
+        "assert keras_resnet.data is keras_resnet.training.data\n"
+        "import keras_resnet.recipes as recipes\n"
+        "from keras_resnet.data import load\n"
+        "assert recipes is sys.modules['keras_resnet.training.recipes'] and load is keras_resnet.training.data.load"))
+
+
 def _module(path):
     parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
