@@ -74,7 +74,7 @@ FOLD = {  # model -> batch norms that follow a conv and fold (the rest precede a
 
 
 @pytest.mark.parametrize("name", FOLD)
-def test_folded_batch_norms_give_the_same_outputs(name, tiny_resnext):
+def test_folded_batch_norms_give_the_same_outputs(name, tiny_resnext, tmp_path):
     make, folds = FOLD[name]
     model = make(tiny_resnext)
     rng = np.random.default_rng(1)  # statistics far from the initial ones, so that a wrong fold shows
@@ -91,3 +91,7 @@ def test_folded_batch_norms_give_the_same_outputs(name, tiny_resnext):
     assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))  # untouched
     conv = folded.get_layer("conv1_conv" if name != "tiny ResNeXt" else folded.layers[1].name)
     assert conv.use_bias and conv.bias is not None
+    if name in ("ResNet20", "tiny ResNeXt"):  # and it exports as any Keras model does
+        folded.export(str(tmp_path / "folded"), format="tf_saved_model", verbose=False)
+        np.testing.assert_allclose(run_saved_model(str(tmp_path / "folded"), x), expected, rtol=1e-4,
+                                   atol=1e-4 * np.abs(expected).max())
