@@ -46,7 +46,7 @@ def report(experiment, rows, settings, command, wall_seconds=None):
              + f", {settings['epochs']} epochs, recipe `{settings['recipe']}`, batch {settings['batch_size']}, "
                f"seeds {settings['seeds']} ({len(seeds_done)} finished: {len(rows)} of "
                f"{len(settings['seeds']) * len(experiment.networks)} runs).",
-             f"Machine: {platform.machine()}, {platform.processor() or platform.platform()}"
+             f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or platform.platform()}"
              + (f"; wall time of the runs {wall_seconds / 60:.0f} min." if wall_seconds else "."), "",
              "## Verdicts", "", f"Rule: {RULE}", "",
              "| claim | metric | measured difference, mean [95% CI] (seeds) | verdict | paper |",
