@@ -179,6 +179,8 @@ def test_what_a_modern_recipe_puts_on_the_model(name):
     decayed = {v.name for v in model.trainable_variables if optimizer._use_weight_decay(v)}
     assert decayed == {"kernel"}
     assert optimizer.use_ema == (recipe.ema is not None)
+    if recipe.ema:  # 20 steps: the EMA's horizon is the paper's fraction of the run
+        assert optimizer.ema_momentum == pytest.approx(recipe.ema_momentum(10, 2))
     loss = model.loss
     assert isinstance(loss, keras.losses.BinaryCrossentropy if recipe.bce else keras.losses.CategoricalCrossentropy)
     assert loss.get_config()["label_smoothing"] == recipe.label_smoothing
@@ -204,6 +206,18 @@ def test_modern_recipes_name_their_source_and_numbers():
 
 
 # The recipes' batch augmentations in the data pipeline ------------------------------
+
+
+def test_the_ema_horizon_is_the_same_fraction_of_any_run():
+    recipe = recipes.get("torchvision_v2")
+    assert recipe.ema_momentum(1252, 600) == pytest.approx(0.99997, abs=1e-12)  # the paper's run: its own value
+    horizon = lambda momentum, steps: 1 / (1 - momentum) / steps  # noqa: E731 - as a fraction of the run
+    paper = horizon(0.99997, 1252 * 600)
+    for steps_per_epoch, epochs in ((85, 2), (390, 30), (1252, 100)):
+        momentum = recipe.ema_momentum(steps_per_epoch, epochs)
+        assert 0 < momentum < 0.99997 and horizon(momentum, steps_per_epoch * epochs) == pytest.approx(paper)
+    assert recipe.ema_momentum(85, 2) == pytest.approx(0.8674, abs=1e-4)  # a 170-step run: ~7.5 steps
+    assert recipe.ema_momentum(1, 1) == 0.0  # a run shorter than the horizon keeps the latest weights
 
 
 def test_bce_recipe_wants_a_sigmoid_classifier():
