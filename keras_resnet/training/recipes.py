@@ -22,7 +22,7 @@ length the schedule is exactly the paper's. The ramp is a staircase of up to
 20 steps of `PiecewiseConstantDecay`, so that a saved model's optimizer is
 Keras' own and loads without this package.
 
-    recipe = keras_resnet.recipes.get("he2015")
+    recipe = keras_resnet.recipes.get("he2015")  # .at_batch_size(32): lr 0.025, the linear scaling rule
     data = keras_resnet.data.load("cifar10", recipe.batch_size, pad_mode=recipe.pad_mode)
     model = recipe.compile(keras_resnet.build("ResNet56"), data.steps_per_epoch, epochs=20)
     model.fit(data.train, validation_data=data.validation, epochs=20)
