@@ -85,8 +85,8 @@ class Experiment:
         return next(n for n in self.networks if n.label == label)
 
 
-SHORT_RUN = ("{epochs} epochs of batch {batch_size} on {subset} images of {dataset}, against 64k iterations "
-             "(182 epochs) of batch 128 on CIFAR-10's 50k in the paper: short runs measure how fast a network "
+SHORT_RUN = ("{epochs} epochs of batch {batch_size} on {subset} images of {dataset}, against the paper's "
+             "182-200 epochs of batch 128 on CIFAR-10's 50k images: short runs measure how fast a network "
              "starts to learn more than where it ends. The smaller batch, with the learning rate scaled to it "
              "(`Recipe.at_batch_size`), gives 4x the steps for the same examples; at batch 128 (22 steps an "
              "epoch) the 56-layer networks diverge in their first epoch.")
