@@ -333,14 +333,14 @@ def fold_batch_norm(model):
     per channel, an affine map that a convolution can absorb: the kernel times
     `s = gamma / sqrt(var + eps)` per output channel, and the bias
     `(bias - mean) * s + beta`. The model gives the original's inference outputs to
-    float rounding, but must not be trained further: training-mode batch statistics are gone. The folded batch norms leave the graph; the
-    other layers keep their names. Batch norms that follow something else
-    (the pre-activation units' BN before the ReLU and conv) stay.
+    float rounding, but must not be trained further: training-mode batch statistics
+    are gone. The folded batch norms leave the graph; the other layers keep their
+    names. Batch norms that follow something else (the pre-activation units' BN
+    before the ReLU and conv) stay.
 
-    Whether this pays depends on the runtime: TensorFlow's graph optimiser already fuses
-    convolution and batch norm at inference on CPUs, and the LiteRT converter folds them
-    itself; `python -m keras_resnet.tools.benchmark --modes infer --references keras folded`
-    measures it beside keras.applications (docs/benchmark.md).
+    Whether this pays depends on the runtime: the LiteRT converter folds them itself;
+    `python -m keras_resnet.tools.benchmark --modes infer --references keras folded`
+    measures Keras' own inference beside keras.applications (docs/benchmark.md).
 
     Args:
         model: a functional Keras model (e.g. from `keras_resnet.build`).
@@ -362,20 +362,21 @@ def fold_batch_norm(model):
 
     result = keras.models.clone_model(model, clone_function=clone, call_function=call)
     originals = {layer.name: layer for layer in model.layers}
+    value = lambda v: keras.ops.convert_to_numpy(v).astype(np.float64)  # noqa: E731
     for layer in result.layers:
         if not layer.weights:
             continue
         original = originals[layer.name]
         if layer.name in pairs:
-            norm = model.get_layer(pairs[layer.name])
-            value = lambda v: keras.ops.convert_to_numpy(v).astype(np.float64)
+            norm = originals[pairs[layer.name]]
             kernel = value(original.kernel)
             bias = value(original.bias) if original.use_bias else 0.0
             gamma = value(norm.gamma) if norm.scale else 1.0
             beta = value(norm.beta) if norm.center else 0.0
             scale = gamma / np.sqrt(value(norm.moving_variance) + norm.epsilon)
             dtype = keras.backend.standardize_dtype(original.kernel.dtype)
-            layer.set_weights([(kernel * scale).astype(dtype), ((bias - value(norm.moving_mean)) * scale + beta).astype(dtype)])
+            bias = (bias - value(norm.moving_mean)) * scale + beta
+            layer.set_weights([(kernel * scale).astype(dtype), bias.astype(dtype)])
         else:
             layer.set_weights(original.get_weights())
     return result

@@ -218,6 +218,9 @@ def test_the_ema_horizon_is_the_same_fraction_of_any_run():
         assert 0 < momentum < 0.99997 and horizon(momentum, steps_per_epoch * epochs) == pytest.approx(paper)
     assert recipe.ema_momentum(85, 2) == pytest.approx(0.8674, abs=1e-4)  # a 170-step run: ~7.5 steps
     assert recipe.ema_momentum(1, 1) == 0.0  # a run shorter than the horizon keeps the latest weights
+    with pytest.raises(ValueError, match=r"A recipe with `ema` needs `paper_steps_per_epoch`.*received ema=0\.999, "
+                                         r"paper_steps_per_epoch=None"):
+        dataclasses.replace(recipe, ema=0.999, paper_steps_per_epoch=None).ema_momentum(10, 2)
 
 
 def test_bce_recipe_wants_a_sigmoid_classifier():

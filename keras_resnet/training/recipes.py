@@ -213,7 +213,14 @@ class Recipe:
         adjusts its decay the same way, by batch size over epochs. Without this, a
         2-epoch run at 0.99997 ends with weights that have barely left their
         initialisation (ResNet-56: 10% test accuracy, chance, after 170 steps).
+
+        Raises:
+            ValueError: if the recipe has `ema` but not `paper_steps_per_epoch`.
         """
+        if not self.paper_steps_per_epoch:
+            raise ValueError(f"A recipe with `ema` needs `paper_steps_per_epoch` (the paper's steps per epoch, which "
+                             f"scale the EMA's horizon); received ema={self.ema!r}, "
+                             f"paper_steps_per_epoch={self.paper_steps_per_epoch!r}")
         epochs = epochs or self.epochs
         paper_steps = self.epochs * self.paper_steps_per_epoch
         return max(0.0, 1 - (1 - self.ema) * paper_steps / (steps_per_epoch * epochs))
