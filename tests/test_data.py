@@ -39,6 +39,26 @@ def check_structure(d, shape, classes):
         assert sum(len(y) for _, y in getattr(d, name)) == getattr(d, f"{name}_size")
 
 
+def dataset_ops(ds):
+    """The names of the tf.data ops a pipeline is made of."""
+    graph = tf.compat.v1.GraphDef()
+    graph.ParseFromString(tf.raw_ops.DatasetToGraphV2(input_dataset=ds._variant_tensor).numpy())
+    return {node.op for node in graph.node} | {node.op for f in graph.library.function for node in f.node_def}
+
+
+def check_no_cache(d):
+    """No `Dataset.cache()`: TensorFlow can complete a cache with the part of the set that a
+    dropped iterator read (CI once counted 18 of SVHN's 40 mock test images), after which
+    every evaluation silently sees fewer images. Reading part of each set, then all of it,
+    must give every example, however often it is done."""
+    for name in ("train", "validation", "test"):
+        ds = getattr(d, name)
+        assert not any(op.startswith("CacheDataset") for op in dataset_ops(ds)), name
+        for _ in range(3):
+            next(iter(ds))
+            assert sum(len(y) for _, y in ds) == getattr(d, f"{name}_size"), name
+
+
 def test_digits_offline_default():
     d = kdata.load(batch_size=64, seed=0, augment=False)
     assert d.name == "digits" and "demonstration" in d.description
@@ -76,6 +96,7 @@ def test_tfds_small_datasets(name, classes, flips):
         x, y = arrays(d.train)  # first epochs: the same seed shuffles alike
         x0, y0 = arrays(plain.train)
         check_structure(d, (32, 32, 3), classes)
+        check_no_cache(d)
         assert (d.train_size, d.validation_size, d.test_size) == (30, 10, 40)
         np.testing.assert_array_equal(y, y0)
         assert all(is_window(a, o, flips) for a, o in zip(x, x0))
@@ -97,6 +118,7 @@ def test_imagenet_random_resized_crop():
     with tfds.testing.mock_data(num_examples=6):
         d = kdata.load("imagenet2012", batch_size=4, seed=0, image_size=48, validation_split=0.5)
         check_structure(d, (48, 48, 3), 1000)
+        check_no_cache(d)
         assert (d.train_size, d.validation_size, d.test_size) == (3, 3, 6)
         first, second = (arrays(d.train)[0] for _ in range(2))
         assert not np.allclose(first, second)  # new crops every epoch

@@ -40,9 +40,13 @@ Augmentation is the papers' (training pipeline only):
   fb.resnet.torch) and a random flip. Evaluation resizes the shorter side to
   `image_size / 0.875` and takes the central crop.
 
-tf.data practice: 32x32 sets are decoded once and cached in memory; crops and
-flips run vectorised on whole batches; every pipeline ends in
-`prefetch(AUTOTUNE)`. With `seed`, file order, shuffles and augmentation are
+tf.data practice: 32x32 sets are decoded once into memory (as numpy arrays,
+as keras.datasets does); crops and flips run vectorised on whole batches;
+every pipeline ends in `prefetch(AUTOTUNE)`. No pipeline uses
+`Dataset.cache()`: in TensorFlow 2.21 an iterator that reads part of a cached
+set and is then dropped (`next(iter(data.test))`) can leave the cache complete
+with only the part it read, so later evaluations silently see fewer images
+(seen in CI; `tests/test_data.py` reads part of each set, then all of it). With `seed`, file order, shuffles and augmentation are
 deterministic (stateless random ops fed by `tf.data.Dataset.random`) and still
 differ from epoch to epoch.
 
@@ -77,7 +81,6 @@ IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"GIF87a", b"G
 CROP_PADDING = 4
 EVAL_CROP_FRACTION = 0.875  # 224 of 256
 STATS_SAMPLE = 1024  # images that estimate mean/std of a streamed set
-CACHE_LIMIT = 2**30  # bytes of decoded evaluation images kept in memory
 
 # Fashion-MNIST's four files, as keras.datasets.fashion_mnist names and downloads them.
 FASHION_MNIST_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
@@ -205,8 +208,6 @@ def load(dataset="digits", batch_size=128, *, validation_split=0.1, seed=None, d
         source = _subset(source, subset)
     train, (validation, validation_size) = _split_off(source.train, source.train_size, validation_split)
     test = source.test
-    if source.small:  # decoded once, then read from memory in every epoch
-        train, validation, test = train.cache(), validation.cache(), test.cache()
     sizes = dict(train_size=source.train_size - validation_size, validation_size=validation_size, test_size=source.test_size)
     pipeline = _Small(source) if source.small else _Large(source, image_size)
     mean, std = pipeline.statistics(train)
@@ -278,8 +279,8 @@ def _digits(test_split):
     images = np.clip(np.round(images), 0, 255).astype(np.uint8)
     labels = digits.target.astype(np.int32)
     train, test = _hold_out(len(images), test_split)
-    slices = lambda i: tf.data.Dataset.from_tensor_slices((images[i], labels[i]))
-    return _Source("digits", slices(train), len(train), slices(test), len(test), [str(d) for d in range(10)], True,
+    return _Source("digits", _slices(images[train], labels[train]), len(train),
+                   _slices(images[test], labels[test]), len(test), [str(d) for d in range(10)], True,
                    f"scikit-learn handwritten digits (8x8 upsampled to 32x32), a small demonstration set: "
                    f"{len(train)} training and {len(test)} test images", labels=labels[train])
 
@@ -308,9 +309,8 @@ def _fashion_mnist(data_dir):
             raise ValueError(f"{os.path.join(folder, name)} is corrupt: labels must be 0-9; found {int(values.max())}")
     train_images, train_labels, test_images, test_labels = arrays.values()
     pad = lambda images: np.pad(images, [(0, 0), (2, 2), (2, 2)])[..., None]  # 28x28 -> 32x32x1, black border
-    slices = lambda images, labels: tf.data.Dataset.from_tensor_slices((pad(images), labels.astype(np.int32)))
-    return _Source("fashion_mnist", slices(train_images, train_labels), len(train_labels),
-                   slices(test_images, test_labels), len(test_labels), list(FASHION_MNIST_CLASSES), True,
+    return _Source("fashion_mnist", _slices(pad(train_images), train_labels), len(train_labels),
+                   _slices(pad(test_images), test_labels), len(test_labels), list(FASHION_MNIST_CLASSES), True,
                    f"Fashion-MNIST from {folder} (28x28 zero-padded to 32x32): {len(train_labels)} training and "
                    f"{len(test_labels)} test images", labels=train_labels)
 
@@ -386,19 +386,34 @@ def _tfds(name, seed, data_dir, manual_dir):
     import tensorflow_datasets as tfds
 
     small = name in SMALL_TFDS
-    kwargs = dict(data_dir=data_dir, as_supervised=True, shuffle_files=False,
-                  read_config=tfds.ReadConfig(shuffle_seed=seed))
-    if not small:  # the pipeline decodes (and crops) the JPEGs itself
-        kwargs["decoders"] = {"image": tfds.decode.SkipDecoding()}
+    splits = ["train", "test" if small else "validation"]
+    kwargs = dict(data_dir=data_dir, as_supervised=True, shuffle_files=False)
     if manual_dir is not None:
         config = tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir))
         kwargs["download_and_prepare_kwargs"] = {"download_config": config}
-    (train, test), info = tfds.load(name, split=["train", "test" if small else "validation"], with_info=True, **kwargs)
-    cast = lambda image, label: (image, tf.cast(label, tf.int32))
-    train, test = train.map(cast), test.map(cast)
-    train_size, test_size = int(train.cardinality()), int(test.cardinality())
+    if small:  # decoded once into memory, as keras.datasets does
+        (train, test), info = tfds.load(name, split=splits, with_info=True, **kwargs)
+        (train_images, labels), test_arrays = _arrays(train), _arrays(test)
+        train, test = _slices(train_images, labels), _slices(*test_arrays)
+        train_size, test_size = len(labels), len(test_arrays[1])
+    else:  # the pipeline decodes (and crops) the JPEGs itself
+        (train, test), info = tfds.load(name, split=splits, with_info=True, read_config=tfds.ReadConfig(shuffle_seed=seed),
+                                        decoders={"image": tfds.decode.SkipDecoding()}, **kwargs)
+        cast = lambda image, label: (image, tf.cast(label, tf.int32))
+        train, test, labels = train.map(cast), test.map(cast), None
+        train_size, test_size = int(train.cardinality()), int(test.cardinality())
     return _Source(name, train, train_size, test, test_size, info.features["label"].names, small,
-                   f"tensorflow-datasets {name}: {train_size} training and {test_size} test images")
+                   f"tensorflow-datasets {name}: {train_size} training and {test_size} test images", labels=labels)
+
+
+def _arrays(examples):
+    """A dataset of (image, label) read whole into two numpy arrays."""
+    batches = list(examples.batch(4096).as_numpy_iterator())
+    return tuple(np.concatenate([b[i] for b in batches]) for i in range(2))
+
+
+def _slices(images, labels):
+    return tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
 
 
 def _folder(path, test_split):
@@ -609,15 +624,13 @@ class _Large:
 
     def evaluation(self, examples, size, batch_size, mean, std):
         ds = examples.map(self._central_crop, num_parallel_calls=AUTOTUNE)
-        if size * self.size**2 * 3 <= CACHE_LIMIT:
-            ds = ds.cache()
         normalize = lambda images, labels: (_normalize(images, mean, std), labels)
         return ds.batch(batch_size).map(normalize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
 
 def _options(ds):
-    """Shards by example under multi-worker strategies: the sources are cached or
-    in-memory tensors, not one file per worker."""
+    """Shards by example under multi-worker strategies: the sources are in-memory
+    tensors or one tensorflow-datasets reader, not one file per worker."""
     if ds is None:
         return None
     options = tf.data.Options()
