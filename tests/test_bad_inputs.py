@@ -15,7 +15,7 @@ import keras_resnet
 from keras_resnet import __main__ as cli
 from keras_resnet import spec as spec_lib
 from keras_resnet import weights as weights_lib
-from keras_resnet.experiments import __main__ as experiments_cli
+from keras_resnet.experiments import command as experiments_cli
 from keras_resnet.tools import benchmark, convert, repeat
 from keras_resnet.training import data, recipes, train
 from keras_resnet.tuning import budget, command as tune

@@ -3,12 +3,13 @@ at smoke scale, resuming without repeating runs, and bad input before any traini
 
 import csv
 import json
+import sys
 
 import numpy as np
 import pytest
 
 from keras_resnet import experiments
-from keras_resnet.experiments import __main__ as command
+from keras_resnet.experiments import command
 from keras_resnet.experiments import report, statistics
 from keras_resnet.experiments import run as run_lib
 
@@ -148,3 +149,15 @@ def test_resume_repeats_no_finished_run(tmp_path, monkeypatch):
     assert len(trained) == 8 and len(set(trained)) == 8  # every run trained exactly once
     # Other settings in the same folder are refused.
     assert command.main([*argv[:-2], "--epochs", "2", "--output-dir", str(out)]) == 2
+
+
+def test_tutorials_take_the_commands_options(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["03_degradation.py", "--batch-size", "16", "--smoke"])
+    args = command.tutorial_arguments("degradation")
+    assert (args.experiment, args.output_dir, args.batch_size) == ("degradation", "degradation", 16)
+    assert {k: getattr(args, k) for k in command.SMOKE} == command.SMOKE
+    options = lambda p: {a.dest for a in p._actions}
+    assert options(command.parser("degradation")) == options(command.parser()) - {"experiment"} | {"smoke"}
+    monkeypatch.setattr(sys, "argv", ["03_degradation.py"])
+    args = command.tutorial_arguments("degradation")
+    assert (args.dataset, args.seeds, args.epochs, args.subset) == ("fashion_mnist", 3, None, None)

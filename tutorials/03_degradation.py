@@ -18,25 +18,17 @@ from a 95% confidence interval over seeds. It runs offline on Fashion-MNIST (Deb
 `dataset-fashion-mnist`, or Keras' download); `--dataset cifar10 --epochs 182 --subset 0`
 is the paper's scale (on a GPU).
 
-Run: `python tutorials/03_degradation.py` (about 20 minutes on 2 CPU cores).
+Run: `python tutorials/03_degradation.py` (30 minutes at the defaults, measured once on the
+2-core machine while it ran other jobs; see `docs/experiments/degradation/report.md`).
 CI runs it with `--smoke`: the offline digits, 100 images, one epoch, two seeds.
 """
 
-import argparse
-
 from keras_resnet import experiments
-from keras_resnet.experiments import report, run
+from keras_resnet.experiments import command, report, run
 
-parser = argparse.ArgumentParser(description="He 2015 Fig. 6: plain vs residual networks")
-parser.add_argument("--dataset", default="fashion_mnist")
-parser.add_argument("--epochs", type=int, help="default: the experiment's")
-parser.add_argument("--subset", type=int, help="training images (0: all); default: the experiment's")
-parser.add_argument("--seeds", type=int, default=3)
-parser.add_argument("--output-dir", default="degradation")
-parser.add_argument("--smoke", action="store_true", help="digits, 100 images, 1 epoch, 2 seeds (CI)")
-args = parser.parse_args()
-if args.smoke:
-    args.dataset, args.epochs, args.subset, args.seeds = "digits", 1, 100, 2
+# The options of `python -m keras_resnet.experiments degradation` (--dataset, --seeds, --epochs,
+# --subset, --batch-size, --data-dir, --output-dir), and --smoke.
+args = command.tutorial_arguments("degradation")
 
 """
 ## The experiment is data
@@ -61,8 +53,8 @@ mean and min-max over seeds, as Fig. 6 draws them).
 """
 
 settings = run.settings(experiment, dataset=args.dataset, seeds=args.seeds, epochs=args.epochs,
-                        subset=args.subset)
-rows = run.run(experiment, args.output_dir, settings)
+                        subset=args.subset, batch_size=args.batch_size, data_dir=args.data_dir)
+rows = run.run(experiment, args.output_dir, settings, verbose=args.verbose)
 report.write_outputs(experiment, rows, settings, args.output_dir, "tutorials/03_degradation.py", run.COLUMNS)
 print(report.summary(experiment, rows))
 print(f"Wrote {args.output_dir}/report.md and {args.output_dir}/{experiment.name}.png")

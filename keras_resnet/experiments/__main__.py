@@ -1,55 +1,7 @@
-"""python -m keras_resnet.experiments NAME: run one experiment, write its results, report and figure."""
+"""`python -m keras_resnet.experiments NAME`: one experiment (`keras_resnet.experiments.command`)."""
 
-import os
-import shlex
 import sys
 
-from keras_resnet.checks import ArgumentParser, command_error
-from keras_resnet.experiments import EXPERIMENTS, get
-from keras_resnet.experiments import report as report_lib
-from keras_resnet.experiments import run as run_lib
-from keras_resnet.training import run_folder
+from keras_resnet.experiments.command import main
 
-PROG = "python -m keras_resnet.experiments"
-
-
-def parser():
-    p = ArgumentParser(prog=PROG, description="Measure one of the papers' claims with several seeds and "
-                                               "report a verdict per claim with its 95% interval.")
-    p.add_argument("experiment", help=f"one of {', '.join(EXPERIMENTS)}")
-    p.add_argument("--dataset", default="fashion_mnist", help="fashion_mnist (offline), cifar10 (the papers'), ...")
-    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1, every network with each (at least 2)")
-    p.add_argument("--epochs", type=int, help="default: the experiment's (python -m keras_resnet.experiments --help)")
-    p.add_argument("--subset", type=int, help="training images (a fixed class-balanced part; 0: all); default: "
-                                              "the experiment's")
-    p.add_argument("--batch-size", type=int, help="default: the experiment's (32); the learning rate follows "
-                   "it by the linear scaling rule")
-    p.add_argument("--data-dir", help="where the dataset's files are")
-    p.add_argument("--output-dir", help="default runs/experiments/NAME; running again continues it")
-    p.add_argument("--verbose", type=int, default=0, choices=(0, 1, 2))
-    return p
-
-
-def main(argv=None):
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser().parse_args(argv)
-    try:
-        experiment = get(args.experiment)
-        s = run_lib.settings(experiment, dataset=args.dataset, seeds=args.seeds, epochs=args.epochs,
-                             subset=args.subset, batch_size=args.batch_size, data_dir=args.data_dir)
-        output_dir = args.output_dir or os.path.join("runs", "experiments", experiment.name)
-        run_folder.claim(output_dir, run_lib.SETTINGS_FILE, s, resume=True, what="experiment")
-    except ValueError as e:
-        return command_error(PROG, e)
-    command = " ".join([PROG, *map(shlex.quote, argv)])
-    write = lambda rows: report_lib.write_outputs(experiment, rows, s, output_dir, command, run_lib.COLUMNS)
-    rows = run_lib.run(experiment, output_dir, s, verbose=args.verbose, on_row=write)
-    write(rows)
-    run_folder.release(output_dir)
-    print(report_lib.summary(experiment, rows))
-    print(f"Report: {os.path.join(output_dir, 'report.md')}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+sys.exit(main())
