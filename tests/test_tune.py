@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 
 import keras
@@ -203,6 +204,33 @@ def test_distributed_chief_and_two_workers(tmp_path):
     _assert_complete(rows, [(20000, 10), (30000, 10), (40000, 10)])
     assert {r["worker"] for r in rows} == {"tuner0", "tuner1"}  # both workers ran trials
     assert os.path.exists(os.path.join(out, "tuner", "chief.json"))
+
+
+@pytest.mark.slow
+def test_a_second_launcher_into_a_busy_folder_says_so_in_lines(tmp_path):
+    """Another process holds the study: its chief refuses in one line naming that process, and
+    the launcher stops its worker and says so in one line, exit status 1, no traceback."""
+    out = tmp_path / "study"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        from keras_resnet.training import run_folder
+        run_folder.claim({str(out)!r}, "study.json", {{"a": 1}}, resume=False, what="study")
+        print("locked", flush=True)
+        import time; time.sleep(120)
+    """)], stdout=subprocess.PIPE, text=True, env=ENV)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        process = _run(["--workers", "1", "--timeout", "200", *TINY, "--output-dir", str(out)])
+        try:
+            log, _ = process.communicate(timeout=240)
+        finally:
+            _stop(process)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert process.returncode == 1, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
+    assert f"is in use by process {holder.pid}" in log
+    assert ": error: A tuner process exited with status 2; stopping the search" in log
 
 
 @pytest.mark.slow

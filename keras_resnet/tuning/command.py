@@ -262,7 +262,10 @@ def main(argv=None):
     try:
         _check(args)
         if args.workers:
-            return launch(_without_workers(argv), args.workers, args.oracle_ip, timeout=args.timeout)
+            try:
+                return launch(_without_workers(argv), args.workers, args.oracle_ip, timeout=args.timeout)
+            except (RuntimeError, TimeoutError) as e:  # a tuner failed (it said why) or time ran out
+                return command_error(p.prog, e, status=1)
         from keras_resnet.training import data as data_module
 
         recipe = recipes.get(args.recipe).at_batch_size(args.batch_size)  # the linear scaling rule
