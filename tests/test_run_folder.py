@@ -325,3 +325,25 @@ def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
     with pytest.raises(OSError):
         run_folder.atomic_write(str(path), fail)
     assert json.loads(path.read_text()) == {"a": 1} and os.listdir(tmp_path) == ["x.json"]
+
+
+def test_a_figure_that_fails_mid_write_keeps_the_previous_one(tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    from keras_resnet.training import plots
+
+    path = tmp_path / "curves.png"
+    with plots.figure(str(path), 1, (2, 2)) as (ax,):
+        ax.plot([0, 1], label="epoch 1")
+    before = path.read_bytes()
+    assert before.startswith(b"\x89PNG")
+
+    def full_disk(self, f, **kwargs):
+        f.write(before[:100])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", full_disk)
+    with pytest.raises(OSError):
+        with plots.figure(str(path), 1, (2, 2)) as (ax,):
+            ax.plot([0, 1, 0.5], label="epoch 2")
+    assert path.read_bytes() == before and os.listdir(tmp_path) == ["curves.png"]

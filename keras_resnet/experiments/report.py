@@ -119,7 +119,7 @@ def figure(experiment, rows, path):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    run_folder.atomic_write(path, lambda f: fig.savefig(f, dpi=100, format="png"), binary=True)
     plt.close(fig)
 
 

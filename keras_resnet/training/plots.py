@@ -5,11 +5,13 @@ matplotlib is imported when a figure is drawn, never when this module is importe
 
 import contextlib
 
+from keras_resnet.training.run_folder import atomic_write
+
 
 @contextlib.contextmanager
 def figure(path, columns, size, dpi=100, legend_size=None):
     """Yields `columns` axes side by side; on leaving, gives each a grid and a legend
-    and writes the figure to `path`.
+    and writes the figure to `path` (atomically: a kill mid-write keeps the previous one).
 
     Example:
         >>> with figure("curves.png", 2, (10, 4)) as (loss_ax, error_ax):
@@ -27,6 +29,6 @@ def figure(path, columns, size, dpi=100, legend_size=None):
             ax.legend(fontsize=legend_size)
             ax.grid(alpha=0.3)
         fig.tight_layout()
-        fig.savefig(path, dpi=dpi)
+        atomic_write(path, lambda f: fig.savefig(f, dpi=dpi, format="png"), binary=True)
     finally:
         pyplot.close(fig)

@@ -156,12 +156,13 @@ def numbered_folder(base, resume):
         taken.append(path)
 
 
-def atomic_write(path, write):
-    """Calls `write(file)` on a temporary file beside `path`, then renames it over
-    `path`: a process killed mid-write leaves the old file whole, never half a file."""
+def atomic_write(path, write, binary=False):
+    """Calls `write(file)` on a temporary file beside `path` (text, or bytes if `binary`),
+    then renames it over `path`: a process killed mid-write leaves the old file whole,
+    never half a file."""
     tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "w", encoding="utf-8", newline="") as f:
+        with open(tmp, "wb") if binary else open(tmp, "w", encoding="utf-8", newline="") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
