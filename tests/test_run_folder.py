@@ -230,8 +230,10 @@ def test_full_disk_leaves_no_partial_file(tmp_path, capsys):
         deadline = time.time() + 180
         while not fill() and process.poll() is None and time.time() < deadline:
             time.sleep(0.02)
-        process.communicate(timeout=180)
-        assert process.returncode != 0, "the run must fail on the full disk"
+        _, err = process.communicate(timeout=180)
+        assert process.returncode == 1, "the run must fail on the full disk"
+        line = one_error_line("\n".join(line for line in err.splitlines() if not line.startswith(TF_NOISE)))
+        assert line.startswith("keras-resnet-train: error: no space left on the disk of ") and "--resume" in line
         assert not [f for f in os.listdir(out) if f.startswith(".partial") or ".tmp" in f]
         for name in ("best.keras", "last.keras"):
             assert not (out / name).exists() or checkpoints.is_whole_model(out / name)
@@ -347,3 +349,27 @@ def test_a_figure_that_fails_mid_write_keeps_the_previous_one(tmp_path, monkeypa
         with plots.figure(str(path), 1, (2, 2)) as (ax,):
             ax.plot([0, 1, 0.5], label="epoch 2")
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["curves.png"]
+
+
+@pytest.mark.parametrize("cli", ["tune", "experiments"])
+def test_full_disk_in_a_study_is_one_line(tmp_path, monkeypatch, capsys, cli):
+    """The tuner and the experiments stop on a full disk with one line that says how to go on
+    (the training command's own case runs for real on a full tmpfs above)."""
+    from keras_resnet.experiments import command as experiments_command
+    from keras_resnet.experiments import run as experiments_run
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device", str(tmp_path / "study" / "x"))
+
+    if cli == "tune":
+        monkeypatch.setattr(tune_command, "run_study", full)
+        main, argv = tune_command.main, ["--budgets", "20k", "--depths", "10", "--epochs", "1"]
+    else:
+        monkeypatch.setattr(experiments_run, "run", full)
+        main, argv = experiments_command.main, ["degradation", "--dataset", "digits", "--seeds", "2"]
+    assert main([*argv, "--output-dir", str(tmp_path / "study")]) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith(TF_NOISE)]
+    assert len(lines) == 1 and "error: no space left on the disk of " in lines[0], err
+    assert str(tmp_path / "study" / "x") in lines[0] and "run the same command again" in lines[0]
+    assert "Traceback" not in err

@@ -63,7 +63,13 @@ def main(argv=None):
         return command_error(PROG, e)
     command = " ".join([PROG, *map(shlex.quote, argv)])
     write = lambda rows: report_lib.write_outputs(experiment, rows, s, output_dir, command, run_lib.COLUMNS)
-    rows = run_lib.run(experiment, output_dir, s, verbose=args.verbose, on_row=write)
+    try:
+        rows = run_lib.run(experiment, output_dir, s, verbose=args.verbose, on_row=write)
+    except OSError as e:
+        message = run_folder.out_of_space(e, output_dir, "run the same command again: the finished runs are kept")
+        if message is None:
+            raise
+        return command_error(PROG, message, status=1)
     write(rows)
     run_folder.release(output_dir)
     print(report_lib.summary(experiment, rows))

@@ -14,6 +14,7 @@ with `csv.DictWriter` and `csv.DictReader`.
 """
 
 import csv
+import errno
 import fcntl
 import itertools
 import json
@@ -26,6 +27,16 @@ _locks = {}  # folder (real path) -> the open lock file, held until the process 
 
 class RunFolderError(ValueError):
     """A run folder that cannot be used as it is: the message names the file and what to do."""
+
+
+def out_of_space(error, folder, resume):
+    """The one-line message for an OSError that is a full disk (or quota) while a command
+    wrote into `folder`, ending with `resume` (how to continue), or None for any other error."""
+    if getattr(error, "errno", None) not in (errno.ENOSPC, errno.EDQUOT) and \
+            "No space left on device" not in str(error) and "Disk quota exceeded" not in str(error):
+        return None
+    return (f"no space left on the disk of {folder} (while writing {getattr(error, 'filename', None) or 'a file'}); "
+            f"every file written so far is whole: free some space, then {resume}")
 
 
 def warn(message):

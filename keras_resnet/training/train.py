@@ -51,7 +51,8 @@ from keras_resnet.training.distribute import (STRATEGIES, even_batches, initiali
                                               make_strategy, process_count, worker_name)
 from keras_resnet.training.plots import figure  # noqa: E402
 from keras_resnet.training.run_folder import (  # noqa: E402
-    RunFolderError, check_folder, claim, numbered_folder, read_csv, release, start, write_csv, write_json)
+    RunFolderError, check_folder, claim, numbered_folder, out_of_space, read_csv, release, start, write_csv,
+    write_json)
 
 # Settings that define a run: resuming with any of them changed would train another model.
 IDENTITY = ("model", "changes", "dataset", "recipe", "epochs", "batch_size", "validation_split", "seed",
@@ -375,6 +376,12 @@ def main(argv=None):
         run(config, *prepared)
     except RunFolderError as e:  # a damaged file of the run, found when training starts
         return command_error(p.prog, e)
+    except OSError as e:
+        message = out_of_space(e, config.output_dir, "run the same command with --resume to continue from "
+                                                            "the last finished epoch")
+        if message is None:
+            raise
+        return command_error(p.prog, message, status=1)
     return 0
 
 

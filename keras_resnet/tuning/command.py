@@ -18,7 +18,7 @@ import warnings
 
 from keras_resnet.checks import ArgumentParser, between, command_error, positive, seed
 from keras_resnet.training import recipes
-from keras_resnet.training.run_folder import claim, read_json, release, start
+from keras_resnet.training.run_folder import claim, out_of_space, read_json, release, start
 from keras_resnet.tuning.budget import family, parse_count
 from keras_resnet.tuning.hypermodel import PROJECT, TUNERS, BudgetHyperModel, collect, make_tuner
 from keras_resnet.tuning.report import write_outputs
@@ -286,9 +286,15 @@ def main(argv=None):
         open_study(args.output_dir, study)
     except ValueError as e:
         return command_error(p.prog, e)
-    rows = run_study(data, hypermodel, args.output_dir, study, tuner=args.tuner, epochs=args.epochs,
-                     max_trials=args.max_trials, executions_per_trial=args.executions_per_trial, seed=args.seed,
-                     verbose=args.verbose)
+    try:
+        rows = run_study(data, hypermodel, args.output_dir, study, tuner=args.tuner, epochs=args.epochs,
+                         max_trials=args.max_trials, executions_per_trial=args.executions_per_trial, seed=args.seed,
+                         verbose=args.verbose)
+    except OSError as e:
+        message = out_of_space(e, args.output_dir, "run the same command again: the finished trials are kept")
+        if message is None:
+            raise
+        return command_error(p.prog, message, status=1)
     if distributed_role() != "worker":
         print(f"{len(rows)} trial(s): {os.path.join(args.output_dir, 'results.csv')}, results.png, report.md")
     return 0
