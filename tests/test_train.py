@@ -24,6 +24,25 @@ def command(*args):
     return [sys.executable, "-m", "keras_resnet.training", *TINY, "--verbose", "2", *args]
 
 
+def test_a_diverging_run_stops_with_one_line(tmp_path, monkeypatch, capsys):
+    """A learning rate of 1e30 makes the loss NaN: TerminateOnNaN stops training and the
+    command says so in one line (status 1), keeping what it wrote."""
+    import dataclasses
+
+    from keras_resnet.training import recipes
+
+    monkeypatch.setitem(recipes.RECIPES, "he2015", dataclasses.replace(recipes.get("he2015"), learning_rate=1e30))
+    out = tmp_path / "run"
+    args = [*TINY, "--epochs", "3", "--steps-per-epoch", "3", "--batch-size", "16", "--seed", "0",
+            "--output-dir", str(out), "--verbose", "0"]
+    assert train.main(args) == 1
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith("keras-resnet-train: error: training stopped with 1 of 3 epochs logged: the loss became NaN")
+    assert str(out) in lines[0] and (out / "run.json").exists()
+
+
 def test_a_run_writes_everything(tmp_path):
     out = tmp_path / "run"
     args = [*TINY, "--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "16", "--seed", "0",

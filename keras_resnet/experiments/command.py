@@ -10,6 +10,7 @@ from keras_resnet.experiments import EXPERIMENTS, get
 from keras_resnet.experiments import report as report_lib
 from keras_resnet.experiments import run as run_lib
 from keras_resnet.training import run_folder
+from keras_resnet.training.train import TrainingStopped
 
 PROG = "python -m keras_resnet.experiments"
 
@@ -70,6 +71,8 @@ def main(argv=None):
         if message is None:
             raise
         return command_error(PROG, message, status=1)
+    except TrainingStopped as e:  # a network diverged: its finished runs and the others' are kept
+        return command_error(PROG, e, status=1)
     write(rows)
     run_folder.release(output_dir)
     print(report_lib.summary(experiment, rows))

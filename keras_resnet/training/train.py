@@ -54,6 +54,10 @@ from keras_resnet.training.run_folder import (  # noqa: E402
     RunFolderError, check_folder, claim, numbered_folder, out_of_space, read_csv, release, start, write_csv,
     write_json)
 
+class TrainingStopped(RuntimeError):
+    """Training ended before its last epoch: the loss diverged (NaN or infinite)."""
+
+
 # Settings that define a run: resuming with any of them changed would train another model.
 IDENTITY = ("model", "changes", "dataset", "recipe", "epochs", "batch_size", "validation_split", "seed",
             "mixed_precision", "steps_per_epoch", "subset")
@@ -291,7 +295,10 @@ def run(config, model, data, worker=None):
             shutil.rmtree(folder, ignore_errors=True)
     rows = read_log(config.output_dir) if worker is None else []
     if model.stop_training or (worker is None and len(rows) < config.epochs):
-        raise RuntimeError(f"Training stopped early (a NaN loss?) after {len(rows)} epochs; see {config.output_dir}")
+        raise TrainingStopped(
+            f"training stopped with {len(rows)} of {config.epochs} epochs logged: the loss became NaN or infinite "
+            f"(keras.callbacks.TerminateOnNaN). The finished epochs are kept in {config.output_dir}. A smaller "
+            f"--batch-size (the learning rate follows it) or a recipe with a warm-up (he2015_warmup) trains more gently")
 
     result = {"model": config.model, "dataset": data.name, "recipe": config.recipe, "epochs": config.epochs,
               "train_seconds_this_session": round(time.time() - start, 1), "params": model.count_params(),
@@ -376,6 +383,8 @@ def main(argv=None):
         run(config, *prepared)
     except RunFolderError as e:  # a damaged file of the run, found when training starts
         return command_error(p.prog, e)
+    except TrainingStopped as e:
+        return command_error(p.prog, e, status=1)
     except OSError as e:
         message = out_of_space(e, config.output_dir, "run the same command with --resume to continue from "
                                                             "the last finished epoch")
