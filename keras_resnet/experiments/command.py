@@ -13,8 +13,6 @@ from keras_resnet.training import run_folder
 from keras_resnet.training.train import TrainingStopped
 
 PROG = "python -m keras_resnet.experiments"
-
-
 SMOKE = dict(dataset="digits", epochs=1, subset=100, seeds=2)  # what CI runs the tutorials with
 
 

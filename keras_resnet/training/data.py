@@ -46,9 +46,10 @@ every pipeline ends in `prefetch(AUTOTUNE)`. No pipeline uses
 `Dataset.cache()`: in TensorFlow 2.21 an iterator that reads part of a cached
 set and is then dropped (`next(iter(data.test))`) can leave the cache complete
 with only the part it read, so later evaluations silently see fewer images
-(seen in CI; `tests/test_data.py` reads part of each set, then all of it). With `seed`, file order, shuffles and augmentation are
-deterministic (stateless random ops fed by `tf.data.Dataset.random`) and still
-differ from epoch to epoch.
+(seen in CI; `tests/test_data.py` reads part of each set, then all of it).
+With `seed`, file order, shuffles and augmentation are deterministic
+(stateless random ops fed by `tf.data.Dataset.random`) and still differ from
+epoch to epoch.
 
 Training recipes that need more (issue 16) get two hooks: `one_hot=True` gives every
 pipeline one-hot float32 labels (`tf.one_hot(label, num_classes)`), and `batch_transform`
