@@ -65,10 +65,7 @@ def main(argv=None):
     try:
         rows = run_lib.run(experiment, output_dir, s, verbose=args.verbose, on_row=write)
     except OSError as e:
-        message = run_folder.out_of_space(e, output_dir, "run the same command again: the finished runs are kept")
-        if message is None:
-            raise
-        return command_error(PROG, message, status=1)
+        return run_folder.out_of_space(PROG, e, output_dir, "run the same command again: the finished runs are kept")
     except TrainingStopped as e:  # a network diverged: its finished runs and the others' are kept
         return command_error(PROG, e, status=1)
     write(rows)

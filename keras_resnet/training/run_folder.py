@@ -21,6 +21,8 @@ import json
 import os
 import sys
 
+from keras_resnet.checks import command_error
+
 LOCK = ".lock"
 _locks = {}  # folder (real path) -> the open lock file, held until the process ends
 
@@ -29,14 +31,16 @@ class RunFolderError(ValueError):
     """A run folder that cannot be used as it is: the message names the file and what to do."""
 
 
-def out_of_space(error, folder, resume):
-    """The one-line message for an OSError that is a full disk (or quota) while a command
-    wrote into `folder`, ending with `resume` (how to continue), or None for any other error."""
+def out_of_space(prog, error, folder, resume):
+    """For a command's `except OSError`: a full disk (or quota) while writing into `folder`
+    is reported in one line ending with `resume` (how to continue), and gives exit status 1;
+    any other error is raised again."""
     if getattr(error, "errno", None) not in (errno.ENOSPC, errno.EDQUOT) and \
             "No space left on device" not in str(error) and "Disk quota exceeded" not in str(error):
-        return None
-    return (f"no space left on the disk of {folder} (while writing {getattr(error, 'filename', None) or 'a file'}); "
-            f"every file written so far is whole: free some space, then {resume}")
+        raise error
+    return command_error(prog, f"no space left on the disk of {folder} (while writing "
+                               f"{getattr(error, 'filename', None) or 'a file'}); every file written so far is "
+                               f"whole: free some space, then {resume}", status=1)
 
 
 def warn(message):

@@ -54,6 +54,7 @@ from keras_resnet.training.run_folder import (  # noqa: E402
     RunFolderError, check_folder, claim, numbered_folder, out_of_space, read_csv, release, start, write_csv,
     write_json)
 
+
 class TrainingStopped(RuntimeError):
     """Training ended before its last epoch: the loss diverged (NaN or infinite)."""
 
@@ -386,11 +387,8 @@ def main(argv=None):
     except TrainingStopped as e:
         return command_error(p.prog, e, status=1)
     except OSError as e:
-        message = out_of_space(e, config.output_dir, "run the same command with --resume to continue from "
-                                                            "the last finished epoch")
-        if message is None:
-            raise
-        return command_error(p.prog, message, status=1)
+        return out_of_space(p.prog, e, config.output_dir, "run the same command with --resume to continue from "
+                                                          "the last finished epoch")
     return 0
 
 

@@ -291,10 +291,7 @@ def main(argv=None):
                          max_trials=args.max_trials, executions_per_trial=args.executions_per_trial, seed=args.seed,
                          verbose=args.verbose)
     except OSError as e:
-        message = out_of_space(e, args.output_dir, "run the same command again: the finished trials are kept")
-        if message is None:
-            raise
-        return command_error(p.prog, message, status=1)
+        return out_of_space(p.prog, e, args.output_dir, "run the same command again: the finished trials are kept")
     if distributed_role() != "worker":
         print(f"{len(rows)} trial(s): {os.path.join(args.output_dir, 'results.csv')}, results.png, report.md")
     return 0
