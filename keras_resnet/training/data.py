@@ -216,12 +216,12 @@ def load(dataset="digits", batch_size=128, *, validation_split=0.1, seed=None, d
     batches = dict(batch_size=batch_size, mean=mean, std=std)
     encode = _one_hot(len(source.class_names)) if one_hot else None
     hook = _hook(encode, batch_transform, seed)
-    evaluation = lambda examples, size: _options(_labels(pipeline.evaluation(examples, size, **batches), encode))
+    evaluation = lambda examples: _options(_labels(pipeline.evaluation(examples, **batches), encode))
     return Data(
         name=source.name,
         train=_options(pipeline.train(train, sizes["train_size"], seed, augment, flip, pad_mode, hook=hook, **batches)),
-        validation=evaluation(validation, validation_size) if validation_size else None,
-        test=evaluation(test, sizes["test_size"]),
+        validation=evaluation(validation) if validation_size else None,
+        test=evaluation(test),
         num_classes=len(source.class_names),
         input_shape=pipeline.input_shape,
         batch_size=batch_size,
@@ -565,7 +565,7 @@ class _Small:
         ds = ds if hook is None else hook(ds)
         return tf.data.Dataset.zip(ds, _seeds(seed)).map(transform, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
-    def evaluation(self, examples, size, batch_size, mean, std):
+    def evaluation(self, examples, batch_size, mean, std):
         normalize = lambda images, labels: (_normalize(images, mean, std), labels)
         return examples.batch(batch_size).map(normalize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
 
@@ -623,7 +623,7 @@ class _Large:
             ds = hook(ds).map(normalize, num_parallel_calls=AUTOTUNE)
         return ds.prefetch(AUTOTUNE)
 
-    def evaluation(self, examples, size, batch_size, mean, std):
+    def evaluation(self, examples, batch_size, mean, std):
         ds = examples.map(self._central_crop, num_parallel_calls=AUTOTUNE)
         normalize = lambda images, labels: (_normalize(images, mean, std), labels)
         return ds.batch(batch_size).map(normalize, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)
