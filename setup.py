@@ -27,7 +27,7 @@ setup(
         "matplotlib>=3.5",  # learning-curve plots of the training command
         "tensorboard>=2.16",  # its logs; TensorFlow no longer installs it
     ],
-    # torch only reads torchvision checkpoints (keras_resnet.weights.from_torchvision).
+    # torch only reads torchvision and timm checkpoints (keras_resnet.from_torchvision, from_timm).
     # The tests also compare with torchvision and run on JAX and PyTorch. torch is pinned to the
     # CPU build the project is measured with; torchvision's models are installed without their
     # dependencies (README), since its wheels would pull a CUDA torch.
@@ -42,10 +42,7 @@ setup(
         "torch": ["torch>=1.13"],
         "export": ["tf2onnx>=1.16", "onnx", "onnxruntime"],
     },
-    entry_points={"console_scripts": ["keras-resnet-train = keras_resnet.training.train:main",
-                                      "keras-resnet-tune = keras_resnet.tuning.command:main",
-                                      "keras-resnet-benchmark = keras_resnet.tools.benchmark:main",
-                                      "keras-resnet-convert = keras_resnet.tools.convert:main"]},
+    entry_points={"console_scripts": ["keras-resnet = keras_resnet.cli.main:main"]},
     license="Apache-2.0",
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -3,35 +3,66 @@
 `keras_resnet.ResNet50V2(...)` works as `keras.applications.ResNet50V2(...)` does;
 every network is one row of `keras_resnet.SPECS`, built by `keras_resnet.build`.
 
-The package is the library: the spec table (`spec`), the builder and its complexity count
-(`models`), layers (`layers`) and pretrained weights (`weights`). Around it, and never imported
-by it: `keras_resnet.training` (data, recipes, the training command), `keras_resnet.tuning` (the
-width-against-depth study) and `keras_resnet.tools` (benchmark, checkpoint conversion).
+The library: the spec record (`spec`) and table (`table`), the architecture written once
+(`architecture`) and its two interpreters, Keras layers (`keras_ops`, `builder`) and the
+analytic count (`complexity`); the named builders (`models`), fast layers (`layers`), model
+transforms (`transforms`), weight files (`weight_files`) and checkpoint conversion
+(`torch_checkpoints`). Around it, and never imported by it: `keras_resnet.training`,
+`keras_resnet.tuning`, `keras_resnet.experiments`, `keras_resnet.tools` and what their
+commands share, `keras_resnet.cli` (docs/architecture.md).
 """
 
-import importlib
-
-from keras_resnet import weights  # noqa: F401 - keras_resnet.weights.from_torchvision, .unfreeze
-from keras_resnet.layers import ZeroPadChannels
-from keras_resnet.models import BUILDERS, Complexity, WideResNet, build, complexity, decode_predictions, preprocess_input
-from keras_resnet.spec import SPECS, UNITS, Spec, cifar_resnet, get_spec, preact_resnet, resnext29, wide_resnet
-
-globals().update(BUILDERS)  # ResNet18, ..., ResNeXt29_16x64d: listed in keras_resnet/models.py
+from keras_resnet import _startup  # noqa: F401 - first: a quiet TensorFlow start-up for the command line
+from keras_resnet.builder import build
+from keras_resnet.complexity import Complexity, complexity
+from keras_resnet.models import (
+    PreActResNet164,
+    PreActResNet1001,
+    ResNet18,
+    ResNet18V2,
+    ResNet20,
+    ResNet32,
+    ResNet34,
+    ResNet34V2,
+    ResNet44,
+    ResNet50,
+    ResNet50D,
+    ResNet50V2,
+    ResNet56,
+    ResNet101,
+    ResNet101D,
+    ResNet101V2,
+    ResNet110,
+    ResNet152,
+    ResNet152D,
+    ResNet152V2,
+    ResNet200,
+    ResNet200D,
+    ResNet200V2,
+    ResNet1202,
+    ResNeXt29_8x64d,
+    ResNeXt29_16x64d,
+    ResNeXt50_32x4d,
+    ResNeXt101_32x8d,
+    ResNeXt101_64x4d,
+    ResNetRS50,
+    ResNetRS101,
+    SEResNet50,
+    SEResNeXt50_32x4d,
+    SEResNeXt101_32x4d,
+    WideResNet,
+    WideResNet50_2,
+    WideResNet101_2,
+    WRN16_4,
+    WRN16_8,
+    WRN28_10,
+    WRN40_4,
+    decode_predictions,
+    preprocess_input,
+)
+from keras_resnet.spec import UNITS, Spec
+from keras_resnet.table import SPECS, cifar_resnet, get_spec, preact_resnet, resnext29, wide_resnet
+from keras_resnet.torch_checkpoints import from_timm, from_torchvision
+from keras_resnet.transforms import fold_batch_norm, unfreeze
 
 __version__ = "0.1.0"
-__all__ = [
-    "SPECS", "UNITS", "Spec", "Complexity", "ZeroPadChannels", "build", "complexity", "get_spec",
-    "cifar_resnet", "preact_resnet", "wide_resnet", "resnext29", "WideResNet",
-    "preprocess_input", "decode_predictions", *BUILDERS,
-]
-
-# Modules that moved into keras_resnet.training, still reachable as attributes
-# (`keras_resnet.data.load(...)`) and imported only when first used, so that importing
-# the library never imports tf.data pipelines.
-_MOVED = {"data": "keras_resnet.training.data", "recipes": "keras_resnet.training.recipes"}
-
-
-def __getattr__(name):
-    if name in _MOVED:
-        return importlib.import_module(_MOVED[name])
-    raise AttributeError(f"module 'keras_resnet' has no attribute {name!r}")

@@ -1,11 +1,10 @@
 """Argument checks shared by the library and its commands, so that one kind of mistake
 always reads the same way, e.g. "`batch_size` must be a positive integer; received
-batch_size=0", and every command reports it the same way (`command_error`)."""
+batch_size=0", and an unknown name always comes with the closest known ones (`did_you_mean`)."""
 
-import argparse
+import difflib
 import math
 import numbers
-import sys
 
 
 def is_number(value, kind=int):
@@ -62,17 +61,12 @@ def one_of(field, value, allowed):
     return value
 
 
-def command_error(prog, error, status=2):
-    """Reports a command's bad option the way argparse reports its own: one line,
-    `prog: error: message`, on stderr. Returns `status` (argparse's 2) for `main` to return."""
-    message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
-    print(f"{prog}: error: {message}", file=sys.stderr)
-    return status
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse's parser, whose usage errors read as the commands' own (`command_error`):
-    one line, `prog: error: message`, and status 2, without the usage block."""
-
-    def error(self, message):
-        sys.exit(command_error(self.prog, f"{message} (see {self.prog} --help)"))
+def did_you_mean(name, known, cutoff=0.6):
+    """The hint `" Did you mean 'X' or 'Y'?"` naming the entries of `known` closest to `name`
+    (case-insensitive; an exact match but for case comes first), or `""` if none is close."""
+    by_lower = {str(k).lower(): k for k in known}
+    key = str(name).lower()
+    close = [by_lower[k] for k in difflib.get_close_matches(key, list(by_lower), n=3, cutoff=cutoff)]
+    if key in by_lower:
+        close = [by_lower[key]]
+    return f" Did you mean {' or '.join(map(repr, close))}?" if close else ""

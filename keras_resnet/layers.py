@@ -1,5 +1,4 @@
-"""Keras' own Conv2D and BatchNormalization made fast on TensorFlow, and the
-zero-padding of the channel axis (He 2015 option A) of the previous release.
+"""Keras' own Conv2D and BatchNormalization made fast on TensorFlow.
 
 `Conv2D` and `BatchNormalization` are drop-in subclasses of the Keras layers of
 the same names: same arguments, weights and results. On the TensorFlow backend
@@ -11,10 +10,6 @@ address layers by class name and position: a model built with either class
 loads the other's weights. A saved model (`.keras`) names Keras' own classes
 for them, so that it loads where keras_resnet is not installed, and loads
 them back as these classes where keras_resnet is imported (`_saved_as_keras`).
-
-The builders no longer use `ZeroPadChannels` (option A's zero channels are now
-Keras' own layers, `models._Layers.pad_channels`); it stays registered for the
-models the previous release saved.
 """
 
 import concurrent.futures
@@ -23,44 +18,6 @@ import functools
 import keras
 import numpy as np
 
-from keras_resnet.checks import positive
-
-
-@keras.saving.register_keras_serializable(package="keras_resnet")
-class ZeroPadChannels(keras.layers.Layer):
-    """Appends `padding` zero channels: the parameter-free shortcut of He 2015's
-    option A ("extra zero entries padded for increasing dimensions").
-
-    Args:
-        padding: number of zero channels to append.
-        data_format: `"channels_last"` or `"channels_first"`; default Keras' setting.
-    """
-
-    def __init__(self, padding, data_format=None, **kwargs):
-        super().__init__(**kwargs)
-        self.padding = positive("padding", padding)
-        self.data_format = data_format or keras.config.image_data_format()
-        if self.data_format not in ("channels_last", "channels_first"):
-            raise ValueError(f"`data_format` must be 'channels_last' or 'channels_first'; received {data_format!r}")
-
-    @property
-    def _axis(self):
-        return -1 if self.data_format == "channels_last" else 1
-
-    def call(self, x):
-        # Concatenation, not a pad op: TensorFlow 2.21's oneDNN remapper crashes when
-        # it fuses conv + bias + add with a padded addend (see the test).
-        shape = list(keras.ops.shape(x))
-        shape[self._axis] = self.padding
-        return keras.ops.concatenate([x, keras.ops.zeros(shape, x.dtype)], axis=self._axis)
-
-    def compute_output_shape(self, input_shape):
-        shape = list(input_shape)
-        shape[self._axis] += self.padding
-        return tuple(shape)
-
-    def get_config(self):
-        return {**super().get_config(), "padding": self.padding, "data_format": self.data_format}
 
 
 def _tf_grouped_conv(inputs, kernel, strides, padding, data_format, dilation_rate):
@@ -151,11 +108,10 @@ def _saved_as_keras(cls):
     accepts a built-in's registered name when it equals the class name), while
     importing keras_resnet registers `cls` under that name. Keras writes no
     registered name for its own layers, so their saved models still load as
-    Keras' layers. `keras_resnet>Conv2D` and `keras_resnet>BatchNormalization`
-    stay registered for the models the previous release saved.
+    Keras' layers.
     """
     cls.__module__ = "keras.layers"  # what Keras writes as the saved layer's module
-    keras.saving.get_custom_objects().update({cls.__name__: cls, f"keras_resnet>{cls.__name__}": cls})
+    keras.saving.get_custom_objects()[cls.__name__] = cls
     return cls
 
 
@@ -281,102 +237,3 @@ class BatchNormalization(keras.layers.BatchNormalization):
         if data_format and native_fused_batch_norm(data_format, dtype, self.epsilon):
             return data_format
         return None
-
-
-# keras_resnet's fast subclasses -> the Keras layers they stand in for.
-STOCK_LAYERS = {Conv2D: keras.layers.Conv2D, BatchNormalization: keras.layers.BatchNormalization}
-
-
-def with_stock_layers(model):
-    """The same network with keras_resnet's `Conv2D` and `BatchNormalization`
-    replaced by Keras' own, with the same weights: the reference the benchmark
-    and the tests compare these layers with."""
-
-    def clone(layer):
-        return STOCK_LAYERS.get(type(layer), type(layer)).from_config(layer.get_config())
-
-    stock = keras.models.clone_model(model, clone_function=clone)
-    stock.set_weights(model.get_weights())
-    return stock
-
-
-def _producer(tensor):
-    return tensor._keras_history.operation
-
-
-def _foldable_pairs(model):
-    """`{conv name: batch-norm name}` for every BatchNormalization whose input is
-    the output of a Conv2D that feeds nothing else, over the conv's channel axis."""
-    consumers = {}
-    for layer in model.layers:
-        for node in layer._inbound_nodes:
-            for tensor in node.input_tensors:
-                consumers.setdefault(_producer(tensor).name, []).append(layer.name)
-    pairs = {}
-    for layer in model.layers:
-        if not isinstance(layer, keras.layers.BatchNormalization) or len(layer._inbound_nodes) != 1:
-            continue
-        (tensor,) = layer._inbound_nodes[0].input_tensors
-        conv = _producer(tensor)
-        channels = -1 if getattr(conv, "data_format", None) == "channels_last" else 1
-        if (type(conv) in (Conv2D, keras.layers.Conv2D) and len(conv._inbound_nodes) == 1
-                and consumers.get(conv.name) == [layer.name] and layer.axis in (channels, len(tensor.shape) + channels)):
-            pairs[conv.name] = layer.name
-    return pairs
-
-
-def fold_batch_norm(model):
-    """The same network for inference, with every BatchNormalization that directly
-    follows a convolution folded into that convolution's kernel and bias.
-
-    A batch norm in inference computes `(x - mean) * gamma / sqrt(var + eps) + beta`
-    per channel, an affine map that a convolution can absorb: the kernel times
-    `s = gamma / sqrt(var + eps)` per output channel, and the bias
-    `(bias - mean) * s + beta`. The model gives the original's inference outputs to
-    float rounding, but must not be trained further: training-mode batch statistics
-    are gone. The folded batch norms leave the graph; the other layers keep their
-    names. Batch norms that follow something else (the pre-activation units' BN
-    before the ReLU and conv) stay.
-
-    Whether this pays depends on the runtime: the LiteRT converter folds them itself;
-    `python -m keras_resnet.tools.benchmark --modes infer --references keras folded`
-    measures Keras' own inference beside keras.applications (docs/benchmark.md).
-
-    Args:
-        model: a functional Keras model (e.g. from `keras_resnet.build`).
-
-    Returns:
-        A new functional model with the folded weights.
-    """
-    pairs = _foldable_pairs(model)
-    folded_norms = set(pairs.values())
-
-    def clone(layer):
-        config = layer.get_config()
-        if layer.name in pairs:
-            config["use_bias"] = True
-        return type(layer).from_config(config)
-
-    def call(layer, inputs, *args, **kwargs):  # a folded batch norm passes its input on
-        return inputs if layer.name in folded_norms else layer(inputs, *args, **kwargs)
-
-    result = keras.models.clone_model(model, clone_function=clone, call_function=call)
-    originals = {layer.name: layer for layer in model.layers}
-    value = lambda v: keras.ops.convert_to_numpy(v).astype(np.float64)  # noqa: E731
-    for layer in result.layers:
-        if not layer.weights:
-            continue
-        original = originals[layer.name]
-        if layer.name in pairs:
-            norm = originals[pairs[layer.name]]
-            kernel = value(original.kernel)
-            bias = value(original.bias) if original.use_bias else 0.0
-            gamma = value(norm.gamma) if norm.scale else 1.0
-            beta = value(norm.beta) if norm.center else 0.0
-            scale = gamma / np.sqrt(value(norm.moving_variance) + norm.epsilon)
-            dtype = keras.backend.standardize_dtype(original.kernel.dtype)
-            bias = (bias - value(norm.moving_mean)) * scale + beta
-            layer.set_weights([(kernel * scale).astype(dtype), bias.astype(dtype)])
-        else:
-            layer.set_weights(original.get_weights())
-    return result

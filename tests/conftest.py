@@ -29,4 +29,4 @@ def exit_status():
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: runs processes or trains (kill, resume and lock scenarios)")
+    config.addinivalue_line("markers", "slow: runs processes, trains, or builds the largest networks")

@@ -1,4 +1,4 @@
-"""The subset of tests that runs under every Keras backend (issue 4).
+"""The subset of tests that runs under every Keras backend.
 
 CI runs this file under KERAS_BACKEND=tensorflow (the main suite), jax and torch
 (`.ci/backends`): every kind of block builds, runs forward and backward, trains a

@@ -1,6 +1,7 @@
-"""Export (issue 15), as the README shows it: Keras' own `model.export` to a TensorFlow
-SavedModel, LiteRT (TFLite) and ONNX, each file run in its own runtime and compared
-with Keras, for ResNet-20 (option A), ResNet50V2 and a small ResNeXt (grouped convs)."""
+"""Export as the README shows it: Keras' own `model.export` to a TensorFlow SavedModel,
+LiteRT (TFLite) and ONNX, each file run in its own runtime and compared with Keras, for
+ResNet-20 (option A), ResNet50V2 and a small ResNeXt (grouped convs). A model with its
+batch norms folded exports too: tests/test_transforms.py."""
 
 import keras
 import numpy as np
@@ -61,37 +62,3 @@ def test_exported_file_runs_as_keras_does(name, format, tmp_path, tiny_resnext):
     path = str(tmp_path / f"model{suffix}")
     model.export(path, format=format, verbose=False)
     np.testing.assert_allclose(run(path, x), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
-
-
-# Folding batch norms into convs for inference (`keras_resnet.layers.fold_batch_norm`) ---------
-
-FOLD = {  # model -> batch norms that follow a conv and fold (the rest precede a ReLU)
-    "ResNet20": (lambda spec: kr.ResNet20(classifier_activation=None), 19),  # torchvision layout, option A
-    "ResNet50": (lambda spec: kr.ResNet50(weights=None, include_top=False, input_shape=(32, 32, 3)), 53),  # conv bias
-    "ResNet50V2": (lambda spec: kr.ResNet50V2(weights=None, include_top=False, input_shape=(32, 32, 3)), 32),
-    "tiny ResNeXt": (lambda spec: kr.build(spec, input_shape=(32, 32, 3), classifier_activation=None), 9),  # stem, 3 per block, 2 projections
-}
-
-
-@pytest.mark.parametrize("name", FOLD)
-def test_folded_batch_norms_give_the_same_outputs(name, tiny_resnext, tmp_path):
-    make, folds = FOLD[name]
-    model = make(tiny_resnext)
-    rng = np.random.default_rng(1)  # statistics far from the initial ones, so that a wrong fold shows
-    model.set_weights([rng.uniform(0.5, 2.0, w.shape) if "variance" in w.path else rng.normal(0, 0.3, w.shape)
-                       for w in model.weights])
-    before = [w.copy() for w in model.get_weights()]
-    folded = kr.layers.fold_batch_norm(model)
-    norms = lambda m: sum(isinstance(layer, keras.layers.BatchNormalization) for layer in m.layers)  # noqa: E731
-    assert norms(model) - norms(folded) == folds
-    assert len(model.layers) - len(folded.layers) == folds
-    x = rng.uniform(-1, 1, (2, *model.input_shape[1:])).astype("float32")
-    expected = model.predict_on_batch(x)
-    np.testing.assert_allclose(folded.predict_on_batch(x), expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
-    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights(), strict=True))  # untouched
-    conv = folded.get_layer("conv1_conv" if name != "tiny ResNeXt" else folded.layers[1].name)
-    assert conv.use_bias and conv.bias is not None
-    if name in ("ResNet20", "tiny ResNeXt"):  # and it exports as any Keras model does
-        folded.export(str(tmp_path / "folded"), format="tf_saved_model", verbose=False)
-        np.testing.assert_allclose(run_saved_model(str(tmp_path / "folded"), x), expected, rtol=1e-4,
-                                   atol=1e-4 * np.abs(expected).max())

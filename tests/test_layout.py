@@ -1,7 +1,16 @@
-"""The package's layout: the library (keras_resnet, its spec, models, layers, weights)
-imports none of the training, tuning or tool code, nor keras-tuner, matplotlib or the
-tf.data pipelines; no module imports one that imports it back; the moved modules stay
-reachable by their old names."""
+"""The package's structural rules, measured on its source.
+
+- No module of keras_resnet is over 400 lines, and no function over 60 lines (its
+  docstring aside): each reads in one sitting.
+- No import cycle among keras_resnet's modules (their module-level imports).
+- The library, the top-level modules keras_resnet/*.py, imports nothing of the commands
+  (keras_resnet.cli, training, tuning, experiments, tools) nor keras-tuner or
+  tensorflow-datasets: `import keras_resnet` in a fresh interpreter loads none of them.
+- `keras_resnet/__init__.py` imports every table row's builder by name, so that a search
+  for `ResNet50` finds where `keras_resnet.ResNet50` comes from.
+- No file of the package or the tutorials points at REFERENCE.md, a file outside the
+  repository.
+"""
 
 import ast
 import json
@@ -11,108 +20,194 @@ import sys
 
 import pytest
 
-PACKAGE = pathlib.Path(__file__).resolve().parents[1] / "keras_resnet"
-LIBRARY = ("keras_resnet", "keras_resnet.spec", "keras_resnet.models", "keras_resnet.layers", "keras_resnet.weights",
-           "keras_resnet.pretrained", "keras_resnet.checks")
-NOT_LIBRARY = ("keras_tuner", "matplotlib", "tensorflow_datasets", "sklearn", "keras_resnet.training",
-               "keras_resnet.tuning", "keras_resnet.tools")
+import keras_resnet
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "keras_resnet"
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+COMMANDS = ("keras_resnet.cli", "keras_resnet.training", "keras_resnet.tuning", "keras_resnet.experiments",
+            "keras_resnet.tools")
+NOT_LIBRARY = (*COMMANDS, "keras_tuner", "tensorflow_datasets")
+# `python -m keras_resnet <command>`: the command line's entry point, not part of the library.
+ENTRY_POINT = PACKAGE / "__main__.py"
+LIBRARY = [p for p in sorted(PACKAGE.glob("*.py")) if p != ENTRY_POINT]
 
 
-def _imported(modules, then=""):
-    """The modules in sys.modules after a fresh interpreter imports `modules` (and runs `then`)."""
-    code = f"import sys, json\nimport {', '.join(modules)}\n{then}\nprint(json.dumps(sorted(sys.modules)))"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+def _name(path):
+    """The module name of a file of the package, e.g. keras_resnet.cli.main."""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {_name(p): p for p in SOURCES}
+
+
+def _is_within(module, packages):
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+# Sizes ------------------------------------------------------------------------------
+
+
+def _long_functions(path):
+    """(name, line, lines) of every function of `path` longer than the limit, its docstring aside."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            lines = node.end_lineno - node.lineno + 1
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+                lines -= first.end_lineno - first.lineno + 1
+            if lines > MAX_FUNCTION_LINES:
+                found.append((node.name, node.lineno, lines))
+    return found
+
+
+def test_no_module_is_over_400_lines():
+    long = {_name(p): n for p in SOURCES if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert long == {}, f"modules over {MAX_MODULE_LINES} lines"
+
+
+def test_no_function_is_over_60_lines():
+    long = {f"{_name(p)}.{name} (line {line})": n for p in SOURCES for name, line, n in _long_functions(p)}
+    assert long == {}, f"functions over {MAX_FUNCTION_LINES} lines, docstrings aside"
+
+
+def test_the_size_rules_measure_what_they_say(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(MAX_FUNCTION_LINES - 1))
+    docstring = '    """A docstring\n\n    of several lines."""\n'
+    (tmp_path / "limit.py").write_text(f"def fits():\n{docstring}{body}\n")
+    (tmp_path / "over.py").write_text(f"def outer():\n    def inner():\n        pass\n{body}\n")
+    assert _long_functions(tmp_path / "limit.py") == []
+    assert _long_functions(tmp_path / "over.py") == [("outer", 1, MAX_FUNCTION_LINES + 2)]
+
+
+# Imports ----------------------------------------------------------------------------
+
+
+def _module_level(tree):
+    """The statements that run when the module is imported: not those inside functions."""
+    pending = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        yield node
+        pending.extend(ast.iter_child_nodes(node))
+
+
+def _imports(path, nodes=None):
+    """The modules that `path` imports (`nodes`: the statements to look at, default all), a
+    `from package import name` counted as the submodule where `name` is one."""
+    tree = ast.parse(path.read_text())
+    package = _name(path) if path.name == "__init__.py" else _name(path).rpartition(".")[0]
+    found = set()
+    for node in ast.walk(tree) if nodes is None else nodes(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: `from . import x`, `from ..cli import parser`
+                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join([*anchor, *([base] if base else [])])
+            for alias in node.names:
+                submodule = f"{base}.{alias.name}"
+                found.add(submodule if submodule in MODULES else base)
+    return found
+
+
+def _cycle(graph):
+    """One import cycle of `graph` (module -> modules it imports) as a list, or None."""
+    state, path = {}, []
+
+    def visit(module):
+        state[module] = "open"
+        path.append(module)
+        for other in sorted(graph[module]):
+            if state.get(other) == "open":
+                return path[path.index(other):] + [other]
+            if other not in state and (cycle := visit(other)):
+                return cycle
+        path.pop()
+        state[module] = "done"
+        return None
+
+    for module in sorted(graph):
+        if module not in state and (cycle := visit(module)):
+            return cycle
+    return None
+
+
+def _graph():
+    return {m: {n for n in _imports(p, _module_level) if n in MODULES and n != m} for m, p in MODULES.items()}
+
+
+def test_no_import_cycle():
+    cycle = _cycle(_graph())
+    assert cycle is None, f"import cycle: {' -> '.join(cycle)}"
+
+
+def test_the_import_graph_sees_the_imports():
+    graph = _graph()
+    assert {"keras_resnet.builder", "keras_resnet.table", "keras_resnet.weight_files"} <= graph["keras_resnet.models"]
+    assert "keras_resnet.models" in graph["keras_resnet"]
+    assert "keras_resnet.cli.parser" in graph["keras_resnet.cli.main"]
+    # Imports inside functions run later, when the function does: not edges.
+    assert "keras_resnet.complexity" not in graph["keras_resnet.tools.show"]
+    assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == ["a", "b", "c", "a"]
+    assert _cycle({"a": {"b"}, "b": set()}) is None
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=lambda p: p.name)
+def test_the_library_imports_nothing_of_the_commands(path):
+    """Anywhere in the module, late imports too."""
+    assert sorted(m for m in _imports(path) if _is_within(m, NOT_LIBRARY)) == []
+
+
+def _loaded_by(code):
+    """The modules in sys.modules after a fresh interpreter runs `code`."""
+    code = f"import sys, json\n{code}\nprint(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
     return set(json.loads(result.stdout.splitlines()[-1]))
-
-
-def _loaded(imported, names):
-    return sorted(m for m in imported if any(m == n or m.startswith(n + ".") for n in names))
 
 
 @pytest.fixture(scope="module")
 def keras_alone():
-    """What `import keras` imports. Keras 3.15 itself imports matplotlib and scikit-learn
-    where they are installed (keras.src.visualization, keras.src.wrappers): what counts is
-    what the library adds to it."""
-    return _imported(["keras"])
+    """What `import keras` imports. Keras itself imports matplotlib and scikit-learn where
+    they are installed (keras.src.visualization, keras.src.wrappers): what counts is what
+    keras_resnet adds to it."""
+    return _loaded_by("import keras")
 
 
-def test_the_library_imports_no_training_tuning_or_tools(keras_alone):
-    imported = _imported(LIBRARY)
-    assert _loaded(imported - keras_alone, NOT_LIBRARY) == []
-    assert _loaded(imported, ("keras_tuner", "tensorflow_datasets", "keras_resnet.training", "keras_resnet.tuning",
-                              "keras_resnet.tools")) == []
-    assert "keras_resnet.weights" in imported and "tensorflow" in imported  # it sees what is imported
+def test_importing_the_library_loads_none_of_the_commands(keras_alone):
+    loaded = _loaded_by("\n".join(f"import {_name(p)}" for p in LIBRARY))
+    assert {"keras_resnet.models", "keras_resnet.weight_files", "tensorflow"} <= loaded  # it sees what is imported
+    assert sorted(m for m in loaded if _is_within(m, NOT_LIBRARY)) == []
+    assert sorted(m for m in loaded - keras_alone if _is_within(m, ("matplotlib", "sklearn"))) == []
 
 
 def test_the_budget_solver_and_report_import_no_keras_tuner(keras_alone):
-    imported = _imported(["keras_resnet.tuning.budget", "keras_resnet.tuning.report"])
-    assert _loaded(imported, ("keras_tuner", "keras_resnet.tuning.hypermodel")) == []
-    assert _loaded(imported - keras_alone, ("matplotlib",)) == []  # imported when a plot is drawn
+    loaded = _loaded_by("import keras_resnet.tuning.budget, keras_resnet.tuning.report")
+    assert sorted(m for m in loaded if _is_within(m, ("keras_tuner", "keras_resnet.tuning.hypermodel"))) == []
+    assert sorted(m for m in loaded - keras_alone if _is_within(m, ("matplotlib",))) == []  # loaded to draw
 
 
-def test_moved_modules_by_their_old_names():
-    imported = _imported(["keras_resnet"], then=(
-        "assert 'keras_resnet.training.data' not in sys.modules\n"
-        "import keras_resnet.training.data, keras_resnet.training.recipes\n"
-        "assert keras_resnet.data.load is keras_resnet.training.data.load\n"
-        "from keras_resnet import recipes\n"
-        "assert recipes.get('wrn') is keras_resnet.training.recipes.RECIPES['wrn']\n"
-        "assert keras_resnet.weights.preprocessing_mode('ResNet50') == 'caffe'\n"
-        "assert callable(keras_resnet.weights.from_torchvision) and callable(keras_resnet.weights.unfreeze)"))
-    assert "keras_resnet.training.data" in imported
+# Names ------------------------------------------------------------------------------
 
 
-def test_moved_modules_import_by_their_old_names():
-    _imported(["keras_resnet"], then=(
-        "import keras_resnet.data, keras_resnet.training.data\n"
-        "assert keras_resnet.data is keras_resnet.training.data\n"
-        "import keras_resnet.recipes as recipes\n"
-        "from keras_resnet.data import load\n"
-        "assert recipes is sys.modules['keras_resnet.training.recipes'] and load is keras_resnet.training.data.load"))
+def test_the_package_imports_every_builder_by_name():
+    tree = ast.parse((PACKAGE / "__init__.py").read_text())
+    imported = {alias.asname or alias.name for node in tree.body if isinstance(node, ast.ImportFrom)
+                and node.module == "keras_resnet.models" for alias in node.names}
+    missing = [name for name in keras_resnet.SPECS if name not in imported]
+    assert missing == [], "keras_resnet/__init__.py must import these from keras_resnet.models by name"
+    assert all(getattr(keras_resnet, name) is getattr(keras_resnet.models, name) for name in keras_resnet.SPECS)
 
 
-def _module(path):
-    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def _imports(path, modules):
-    """The package's modules that `path` imports anywhere in it (late imports too)."""
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            # `from keras_resnet import weights` imports the module keras_resnet.weights;
-            # `from keras_resnet.spec import SPECS`, the module keras_resnet.spec.
-            names = [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
-                     for a in node.names]
-        else:
-            continue
-        found.update(n for n in names if n in modules)
-    return found
-
-
-def test_no_import_circles():
-    paths = {_module(p): p for p in PACKAGE.rglob("*.py")}
-    # Importing a module runs its parent packages first, which is not an edge of its own:
-    # keras_resnet/__init__ imports the library's modules, and they import their siblings.
-    graph = {m: {n for n in _imports(p, paths) if n != m and not m.startswith(n + ".")} for m, p in paths.items()}
-    state, path = {}, []
-
-    def visit(m):
-        state[m] = "open"
-        path.append(m)
-        for n in graph[m]:
-            assert state.get(n) != "open", f"import circle: {' -> '.join(path[path.index(n):] + [n])}"
-            if n not in state:
-                visit(n)
-        path.pop()
-        state[m] = "done"
-
-    for m in sorted(graph):
-        if m not in state:
-            visit(m)
-    assert graph["keras_resnet.models"] >= {"keras_resnet.pretrained", "keras_resnet.spec"}
-    assert "keras_resnet.models" in graph["keras_resnet.weights"]  # the circle there once was
+def test_nothing_points_at_reference_md():
+    files = [p for folder in (PACKAGE, ROOT / "tutorials") for p in folder.rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts]
+    assert [str(p.relative_to(ROOT)) for p in files if "REFERENCE.md" in p.read_text(errors="ignore")] == []

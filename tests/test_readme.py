@@ -3,14 +3,14 @@
 import pathlib
 import subprocess
 
-from keras_resnet.__main__ import table
+from keras_resnet.tools.show import table
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
 
 
 def test_readme_model_table_is_current():
-    assert table() in README, "regenerate with: python -m keras_resnet --table"
+    assert table() in README, "regenerate with: keras-resnet show --table"
 
 
 def test_ci_runs_the_readme_test_command():

@@ -1,7 +1,7 @@
-"""Saved models are plain Keras models (issue 15): a `.keras` file from any table row
-loads where keras_resnet cannot be imported, in safe mode, with the same outputs;
-where keras_resnet is imported it loads with the fast kernels; files of the previous
-release, which named keras_resnet's classes, still load."""
+"""Saved models are plain Keras models: a `.keras` file of any network of the table (and
+of a plain and a fully refined one) loads in safe mode with the same outputs, also where
+keras_resnet cannot be imported; where keras_resnet is imported it loads with the fast
+kernels (keras_resnet/layers.py). Its JSON config and weights files round-trip too."""
 
 import json
 import os
@@ -15,7 +15,7 @@ import pytest
 
 import keras_resnet as kr
 from keras_resnet import layers as kr_layers
-from keras_resnet import models
+from keras_resnet.transforms import STOCK_LAYERS, with_stock_layers
 
 X = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
 
@@ -39,6 +39,14 @@ def tiny(name):
     return spec.replace(**small)
 
 
+NETWORKS = {
+    **{name: tiny(name) for name in kr.SPECS},
+    "plain": tiny("ResNet20").replace(shortcut="none"),
+    "refined": kr.Spec((1, 1), width=4, stem_width=8, layout="torchvision", deep_stem=True, stem_pool="conv",
+                       avg_down=True, se_ratio=0.25, drop_path=0.3, zero_init_last=True, dropout=0.1),
+}
+
+
 def randomized(model, seed=0):
     """`model` with random weights and BatchNorm statistics, so that outputs tell layers apart."""
     rng = np.random.default_rng(seed)
@@ -60,15 +68,32 @@ def run_child(code, *args):
     return result.stdout
 
 
-def test_every_row_loads_where_keras_resnet_is_not_installed(tmp_path):
-    """v1, v2, ResNeXt (grouped), Wide ResNet (dropout), CIFAR option A and B: every
-    table row saved here, loaded in a child that cannot import keras_resnet."""
+@pytest.mark.parametrize("name", NETWORKS)
+def test_every_network_round_trips(name, tmp_path):
+    spec = NETWORKS[name]
+    model = randomized(kr.build(spec, input_shape=(32, 32, 3), name=name.lower()))
+    y = model.predict_on_batch(X)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras", safe_mode=True)
+    assert not any(isinstance(layer, keras.layers.Lambda) for layer in loaded.layers)
+    np.testing.assert_array_equal(loaded.predict_on_batch(X), y)
+    rebuilt = keras.models.model_from_json(model.to_json())
+    rebuilt.set_weights(model.get_weights())
+    np.testing.assert_array_equal(rebuilt.predict_on_batch(X), y)
+    model.save_weights(tmp_path / "w.weights.h5")
+    again = kr.build(spec, input_shape=(32, 32, 3), weights=tmp_path / "w.weights.h5")
+    np.testing.assert_array_equal(again.predict_on_batch(X), y)
+
+
+def test_every_network_loads_where_keras_resnet_is_not_installed(tmp_path):
+    """v1, v2, ResNeXt (grouped), Wide ResNet, CIFAR option A and B, the refinements, a
+    plain network: each saved here, loaded in a child that cannot import keras_resnet."""
     expected = {}
-    for name in kr.SPECS:
-        model = randomized(kr.build(tiny(name), input_shape=(32, 32, 3), name=name.lower()))
+    for name, spec in NETWORKS.items():
+        model = randomized(kr.build(spec, input_shape=(32, 32, 3), name=name.lower()))
         model.save(tmp_path / f"{name}.keras")
         # The child runs Keras' own layers: the same numbers as ours on Keras' layers, to the bit.
-        expected[name] = kr_layers.with_stock_layers(model).predict_on_batch(X)
+        expected[name] = with_stock_layers(model).predict_on_batch(X)
         np.testing.assert_allclose(model.predict_on_batch(X), expected[name], rtol=1e-4, atol=1e-4)
         for module, class_name, registered_name in layer_classes(tmp_path / f"{name}.keras"):
             assert module == "keras.layers" and registered_name in (None, class_name), (name, class_name)
@@ -83,6 +108,7 @@ for path in glob.glob(os.path.join(folder, "*.keras")):
     np.save(path[:-len(".keras")] + ".out.npy", model.predict_on_batch(x))
 assert not any(name.startswith("keras_resnet") for name in sys.modules)
 """, tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("*.out.npy")) == sorted(f"{name}.out.npy" for name in NETWORKS)
     for name, y in expected.items():
         np.testing.assert_array_equal(np.load(tmp_path / f"{name}.out.npy"), y, err_msg=name)
 
@@ -92,9 +118,9 @@ def test_loaded_with_keras_resnet_imported_runs_the_fast_kernels(tmp_path, monke
     model = kr.build(tiny("ResNeXt50_32x4d"), input_shape=(32, 32, 3))
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
-    fast = [layer for layer in loaded.layers if type(layer) in kr_layers.STOCK_LAYERS]
-    assert {type(layer) for layer in fast} == set(kr_layers.STOCK_LAYERS)
-    assert [layer.name for layer in fast] == [layer.name for layer in model.layers if type(layer) in kr_layers.STOCK_LAYERS]
+    fast = [layer for layer in loaded.layers if type(layer) in STOCK_LAYERS]
+    assert {type(layer) for layer in fast} == set(STOCK_LAYERS)
+    assert [layer.name for layer in fast] == [layer.name for layer in model.layers if type(layer) in STOCK_LAYERS]
     calls = []
     for kernel in ("_tf_grouped_conv", "_tf_fused_batch_norm"):
         original = getattr(kr_layers, kernel)
@@ -110,41 +136,3 @@ def test_keras_own_saved_layers_stay_keras_layers(tmp_path):
     model.save(tmp_path / "m.keras")
     loaded = keras.saving.load_model(tmp_path / "m.keras")
     assert [type(layer) for layer in loaded.layers] == [type(layer) for layer in model.layers]
-
-
-def old_release_file(path, spec):
-    """A `.keras` file as the previous release saved it: its own `ZeroPadChannels`, and
-    Conv2D and BatchNormalization registered as `keras_resnet>Conv2D`, ..."""
-
-    def pad_channels(self, x, n, name):
-        return kr_layers.ZeroPadChannels(n, name=name, dtype=self.dtype)(x)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(models._Layers, "pad_channels", pad_channels)
-        model = randomized(kr.build(spec, input_shape=(32, 32, 3)))
-    model.save(path)
-    with zipfile.ZipFile(path) as archive:
-        files = {name: archive.read(name) for name in archive.namelist()}
-    config = json.loads(files["config.json"])
-    for layer in config["config"]["layers"]:
-        if layer["registered_name"] in ("Conv2D", "BatchNormalization"):
-            layer.update(module="keras_resnet.layers", registered_name=f"keras_resnet>{layer['class_name']}")
-    files["config.json"] = json.dumps(config)
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return model
-
-
-def test_files_of_the_previous_release_still_load(tmp_path):
-    spec = tiny("ResNet20").replace(groups=2, group_width=2, block="bottleneck")  # option A, grouped convs
-    old = old_release_file(tmp_path / "old.keras", spec)
-    assert ("keras_resnet.layers", "ZeroPadChannels", "keras_resnet>ZeroPadChannels") in layer_classes(tmp_path / "old.keras")
-    assert ("keras_resnet.layers", "Conv2D", "keras_resnet>Conv2D") in layer_classes(tmp_path / "old.keras")
-    loaded = keras.saving.load_model(tmp_path / "old.keras", safe_mode=True)
-    assert {type(layer) for layer in loaded.layers} >= {kr_layers.Conv2D, kr_layers.BatchNormalization}
-    np.testing.assert_array_equal(loaded.predict_on_batch(X), old.predict_on_batch(X))
-    # Its weights file loads into today's model (no ZeroPadChannels, the same weights).
-    old.save_weights(tmp_path / "old.weights.h5")
-    new = kr.build(spec, input_shape=(32, 32, 3), weights=tmp_path / "old.weights.h5")
-    np.testing.assert_array_equal(new.predict_on_batch(X), old.predict_on_batch(X))

@@ -12,21 +12,20 @@ error than plain-20 (Fig. 6, left); ResNet-56 reaches 6.97% test error against R
 8.75% (Table 6).
 
 This tutorial is the `degradation` experiment of `keras_resnet.experiments`, the same code as
-`python -m keras_resnet.experiments degradation`: every network trained with every seed
+`keras-resnet experiment degradation`: every network trained with every seed
 through the training command, the claims declared before the runs, and a verdict per claim
 from a 95% confidence interval over seeds. It runs offline on Fashion-MNIST (Debian's
 `dataset-fashion-mnist`, or Keras' download); `--dataset cifar10 --epochs 182 --subset 0`
 is the paper's scale (on a GPU).
 
-Run: `python tutorials/03_degradation.py` (30 minutes at the defaults, measured once on the
-2-core machine while it ran other jobs; see `docs/experiments/degradation/report.md`).
-CI runs it with `--smoke`: the offline digits, 100 images, one epoch, two seeds.
+Run: `python tutorials/03_degradation.py` (about 30 minutes at the defaults on a 2-core CPU; a
+report of such a run is in `docs/experiments/degradation/report.md`).
+`--smoke` runs it in seconds: the offline digits, 100 images, one epoch, two seeds.
 """
 
-from keras_resnet import experiments
-from keras_resnet.experiments import command, report, run
+from keras_resnet.experiments import command, definitions, report
 
-# The options of `python -m keras_resnet.experiments degradation` (--dataset, --seeds, --epochs,
+# The options of `keras-resnet experiment degradation` (--dataset, --seeds, --epochs,
 # --subset, --batch-size, --data-dir, --output-dir), and --smoke.
 args = command.tutorial_arguments("degradation")
 
@@ -37,7 +36,7 @@ Four networks (table rows with `Spec` changes) and the claims, each a contrast o
 oriented so that the paper's direction is positive.
 """
 
-experiment = experiments.get("degradation")
+experiment = definitions.get("degradation")
 for network in experiment.networks:
     print(f"{network.label:<10} {network.model} {network.changes}")
 for claim in experiment.claims:
@@ -46,15 +45,14 @@ for claim in experiment.claims:
 """
 ## Train every network with every seed, then judge each claim
 
-`run.run` trains seed by seed through `keras_resnet.training.train` and resumes an interrupted
-experiment without repeating finished runs; `report.write_outputs` writes `results.csv`,
-`report.md` and `degradation.png` (training error dashed, held-out error solid, per epoch,
-mean and min-max over seeds, as Fig. 6 draws them).
+`command.measure` trains seed by seed through `keras_resnet.training.train` (`run.run`),
+resumes an interrupted experiment without repeating finished runs, and after every run
+rewrites `results.csv`, `report.md` and `degradation.png` (`report.write_outputs`: training
+error dashed, held-out error solid, per epoch, mean and min-max over seeds, as Fig. 6 draws
+them).
 """
 
-settings = run.settings(experiment, dataset=args.dataset, seeds=args.seeds, epochs=args.epochs,
-                        subset=args.subset, batch_size=args.batch_size, data_dir=args.data_dir)
-rows = run.run(experiment, args.output_dir, settings, verbose=args.verbose)
-report.write_outputs(experiment, rows, settings, args.output_dir, "tutorials/03_degradation.py", run.COLUMNS)
+settings = command.settings_of(experiment, args)
+rows = command.measure(experiment, settings, args.output_dir, "python tutorials/03_degradation.py", args.verbose)
 print(report.summary(experiment, rows))
 print(f"Wrote {args.output_dir}/report.md and {args.output_dir}/{experiment.name}.png")

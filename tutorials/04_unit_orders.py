@@ -23,21 +23,20 @@ Paper (Table 2, CIFAR-10 test error, full schedule):
 | (e)  | 6.37       | 5.46       |
 
 This tutorial is the `unit_orders` experiment of `keras_resnet.experiments`, the same code as
-`python -m keras_resnet.experiments unit_orders`: the five orders at one depth (ResNet-20),
+`keras-resnet experiment unit_orders`: the five orders at one depth (ResNet-20),
 every order trained with every seed through the training command, the claims ((e) best; (b)
 and (c) worse than (a)) declared before the runs, and a verdict per claim from a 95%
 confidence interval over seeds. Offline on Fashion-MNIST by default; `--dataset cifar10
 --epochs 182 --subset 0` is the paper's scale (on a GPU).
 
-Run: `python tutorials/04_unit_orders.py` (22 minutes at the defaults, measured once on the
-2-core machine while it ran other jobs; see `docs/experiments/unit_orders/report.md`).
-CI runs it with `--smoke`: the offline digits, 100 images, one epoch, two seeds.
+Run: `python tutorials/04_unit_orders.py` (about 22 minutes at the defaults on a 2-core CPU; a
+report of such a run is in `docs/experiments/unit_orders/report.md`).
+`--smoke` runs it in seconds: the offline digits, 100 images, one epoch, two seeds.
 """
 
-from keras_resnet import experiments
-from keras_resnet.experiments import command, report, run
+from keras_resnet.experiments import command, definitions, report
 
-# The options of `python -m keras_resnet.experiments unit_orders` (--dataset, --seeds, --epochs,
+# The options of `keras-resnet experiment unit_orders` (--dataset, --seeds, --epochs,
 # --subset, --batch-size, --data-dir, --output-dir), and --smoke.
 args = command.tutorial_arguments("unit_orders")
 
@@ -47,7 +46,7 @@ args = command.tutorial_arguments("unit_orders")
 Each order is the `unit` field of the same ResNet-20 row; nothing else changes.
 """
 
-experiment = experiments.get("unit_orders")
+experiment = definitions.get("unit_orders")
 for network in experiment.networks:
     spec = network.spec
     print(f"{network.label:<28} unit={spec.unit} pre-activation={spec.preact}")
@@ -59,9 +58,7 @@ The report puts each measured difference beside Table 2's, and the figure draws 
 error (dashed) and held-out error (solid) per epoch for the five orders.
 """
 
-settings = run.settings(experiment, dataset=args.dataset, seeds=args.seeds, epochs=args.epochs,
-                        subset=args.subset, batch_size=args.batch_size, data_dir=args.data_dir)
-rows = run.run(experiment, args.output_dir, settings, verbose=args.verbose)
-report.write_outputs(experiment, rows, settings, args.output_dir, "tutorials/04_unit_orders.py", run.COLUMNS)
+settings = command.settings_of(experiment, args)
+rows = command.measure(experiment, settings, args.output_dir, "python tutorials/04_unit_orders.py", args.verbose)
 print(report.summary(experiment, rows))
 print(f"Wrote {args.output_dir}/report.md and {args.output_dir}/{experiment.name}.png")

@@ -60,12 +60,12 @@ for name, (recipe_name, network) in runs.items():
     epochs = 1 if args.smoke else args.epochs or recipe.epochs
     with mock():
         data = keras_resnet.training.data.load(args.dataset, recipe.batch_size, seed=0, pad_mode=recipe.pad_mode)
-    # The WRN recipe adds its dropout (0.3) to the network: `recipe.model_changes`.
+    # The WRN recipe adds its dropout (0.3) to the network: `recipe.changes`.
     model = keras_resnet.build(network, input_shape=data.input_shape, classes=data.num_classes,
-                               **recipe.model_changes)
+                               **recipe.changes)
     recipe.compile(model, steps or data.steps_per_epoch, epochs)
     model.fit(data.train, validation_data=data.validation, epochs=epochs, steps_per_epoch=steps)
-    params = keras_resnet.complexity(network, classes=data.num_classes, **recipe.model_changes).trainable_params
+    params = keras_resnet.complexity(network, classes=data.num_classes, **recipe.changes).trainable_params
     results[name] = (params, 100 * (1 - model.evaluate(data.test)[1]), recipe.expected.get(name))
 
 print(f"{args.dataset} test error (%); the paper's figure is for CIFAR-10")

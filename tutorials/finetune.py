@@ -10,7 +10,7 @@ Run it with the ImageNet weights of keras.applications (downloaded on first use)
 
 with weights converted from torchvision:
 
-    python -m keras_resnet.tools.convert resnext50_32x4d-1a0047aa.pth resnext50.weights.h5 --no-top
+    keras-resnet convert resnext50_32x4d-1a0047aa.pth resnext50.weights.h5 --no-top
     python tutorials/finetune.py --model ResNeXt50_32x4d --weights resnext50.weights.h5
 
 or offline in a few seconds, on random images from `tfds.testing.mock_data`,
@@ -31,6 +31,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import keras_resnet
+from keras_resnet.weight_files import preprocessing_mode
 
 """
 ## The data
@@ -38,16 +39,16 @@ import keras_resnet
 `tf_flowers` has 3,670 photos of five kinds of flowers, in a single split: we
 keep 85% for training and 15% for validation. Images are resized to the input
 size and preprocessed as the backbone's pretrained weights expect:
-`preprocessing_mode` gives "caffe" for keras.applications' ResNet50/101/152,
-"tf" for their V2 versions and "torch" for weights converted from torchvision.
-Random flips are the only augmentation.
+`keras_resnet.weight_files.preprocessing_mode` gives "caffe" for keras.applications'
+ResNet50/101/152, "tf" for their V2 versions and "torch" for weights converted from
+torchvision. Random flips are the only augmentation.
 """
 
 
 def load_data(model, image_size, batch_size):
     (train, validation), info = tfds.load(
         "tf_flowers", split=["train[:85%]", "train[85%:]"], as_supervised=True, with_info=True)
-    mode = keras_resnet.weights.preprocessing_mode(model)
+    mode = preprocessing_mode(model)
 
     def prepare(image, label):
         image = tf.image.resize(tf.cast(image, "float32"), (image_size, image_size))
@@ -91,7 +92,7 @@ def compile_and_fit(model, learning_rate, train, validation, epochs, steps):
 """
 ## Train the new classifier, then fine-tune
 
-First only the classifier trains. Then `keras_resnet.weights.unfreeze` makes the
+First only the classifier trains. Then `keras_resnet.unfreeze` makes the
 backbone's last stage trainable, BatchNorm excepted (frozen BatchNorm stays in
 inference mode; calling the backbone with `training=False` would not be enough,
 as `fit` passes `training=True` down to nested models), and the whole model
@@ -121,7 +122,7 @@ def main(argv=None):
         train, validation, classes = load_data(args.model, args.image_size, args.batch_size)
         model, backbone = make_model(args.model, args.weights, args.image_size, classes)
         compile_and_fit(model, 1e-3, train, validation, args.epochs, steps)
-        keras_resnet.weights.unfreeze(backbone, stage)
+        keras_resnet.unfreeze(backbone, stage)
         history = compile_and_fit(model, 1e-5, train, validation, args.epochs, steps)
     return model, history
 

@@ -1,13 +1,18 @@
-"""An experiment's report and figure: pure functions of its result rows."""
+"""An experiment's outputs: `results.csv`, `report.md` and `NAME.png`, pure functions of its
+result rows (one dict per run, keys `COLUMNS`; errors in percent)."""
 
 import json
 import os
 import platform
 import statistics as stats
 
+from keras_resnet.cli.figures import figure
+from keras_resnet.cli.files import write_csv, write_text
 from keras_resnet.experiments.statistics import MIN_SEEDS, RULE, contrast, estimate
-from keras_resnet.training import run_folder
 
+COLUMNS = ("experiment", "network", "model", "changes", "seed", "dataset", "subset", "epochs", "recipe",
+           "train_error", "val_error", "test_error", "params", "macs", "epoch_seconds", "wall_seconds",
+           "train_curve", "val_curve")
 METRICS = {"train_error": "training error (%)", "test_error": "test error (%)",
            "epoch_seconds": "seconds per epoch"}
 
@@ -42,7 +47,8 @@ def report(experiment, rows, settings, command, wall_seconds=None):
     lines = [f"# {experiment.title}", "", f"Source: {experiment.source}.", "",
              f"Command: `{command}`", "",
              f"Settings: dataset `{settings['dataset']}`"
-             + (f" (a fixed class-balanced subset of {settings['subset']} training images)" if settings["subset"] else "")
+             + (f" (a fixed class-balanced subset of {settings['subset']} training images)"
+                if settings["subset"] else "")
              + f", {settings['epochs']} epochs, recipe `{settings['recipe']}`, batch {settings['batch_size']}, "
                f"seeds {settings['seeds']} ({len(seeds_done)} finished: {len(rows)} of "
                f"{len(settings['seeds']) * len(experiment.networks)} runs).",
@@ -59,7 +65,8 @@ def report(experiment, rows, settings, command, wall_seconds=None):
     lines += ["", "A positive difference is the paper's direction: the first-weighted network of each claim "
               "is the one the paper finds worse (or slower).", "",
               "## Networks (mean and min-max over seeds)", "",
-              "| network | params | GMACs | training error (%) | test error (%) | s/epoch |", "|---|---|---|---|---|---|"]
+              "| network | params | GMACs | training error (%) | test error (%) | s/epoch |",
+              "|---|---|---|---|---|---|"]
     for net in experiment.networks:
         mine = [r for r in rows if r["network"] == net.label]
         col = lambda m: [float(r[m]) for r in mine if r.get(m) not in ("", None)]
@@ -73,63 +80,52 @@ def report(experiment, rows, settings, command, wall_seconds=None):
     return "\n".join(lines)
 
 
-def figure(experiment, rows, path):
-    """The paper's kind of figure as a PNG: error per epoch (training dashed,
-    held-out solid) with the min-max band over seeds, or test accuracy against
-    depth per budget."""
-    import matplotlib
+def _curves(ax, experiment, rows):
+    """Error per epoch (training dashed, held-out solid), mean and min-max band over seeds."""
+    for i, net in enumerate(experiment.networks):
+        mine = [r for r in rows if r["network"] == net.label]
+        for column, style, what in (("train_curve", "--", "training"), ("val_curve", "-", "held-out")):
+            curves = [c for c in (json.loads(r[column]) for r in mine if r.get(column)) if c]
+            if not curves:
+                continue
+            length = min(map(len, curves))
+            epochs = range(1, length + 1)
+            columns = list(zip(*(c[:length] for c in curves)))
+            ax.plot(epochs, [stats.mean(c) for c in columns], style, color=f"C{i}", label=f"{net.label} ({what})")
+            ax.fill_between(epochs, [min(c) for c in columns], [max(c) for c in columns], color=f"C{i}", alpha=0.12)
+    ax.set(xlabel="epoch", ylabel="error (%)")
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 5))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    if experiment.figure == "curves":
-        for i, net in enumerate(experiment.networks):
-            mine = [r for r in rows if r["network"] == net.label]
-            for column, style, what in (("train_curve", "--", "training"), ("val_curve", "-", "held-out")):
-                curves = [json.loads(r[column]) for r in mine if r.get(column)]
-                curves = [c for c in curves if c]
-                if not curves:
-                    continue
-                length = min(map(len, curves))
-                epochs = range(1, length + 1)
-                columns = list(zip(*(c[:length] for c in curves)))
-                ax.plot(epochs, [stats.mean(c) for c in columns], style, color=colors[i % len(colors)],
-                        label=f"{net.label} ({what})")
-                ax.fill_between(epochs, [min(c) for c in columns], [max(c) for c in columns],
-                                color=colors[i % len(colors)], alpha=0.12)
-        ax.set(xlabel="epoch", ylabel="error (%)")
-    else:
-        budgets = sorted({n.budget for n in experiment.networks})
-        for i, budget in enumerate(budgets):
-            nets = sorted((n for n in experiment.networks if n.budget == budget), key=lambda n: n.depth)
-            points = []
-            for net in nets:
-                accuracies = [100 - float(r["test_error"]) for r in rows if r["network"] == net.label]
-                if accuracies:
-                    points.append((net.depth, stats.mean(accuracies), min(accuracies), max(accuracies)))
-            if points:
-                depth, mean, low, high = zip(*points)
-                ax.errorbar(depth, mean, yerr=[[m - lo for m, lo in zip(mean, low)], [hi - m for m, hi in zip(mean, high)]],
-                            marker="o", capsize=4, color=colors[i % len(colors)], label=f"{budget:,} parameters")
-        ax.set(xlabel="depth", ylabel="test accuracy (%)")
+def _against_depth(ax, experiment, rows):
+    """Test error against depth, a line per parameter budget, bars min-max over seeds."""
+    for i, budget in enumerate(sorted({n.budget for n in experiment.networks})):
+        points = []
+        for net in sorted((n for n in experiment.networks if n.budget == budget), key=lambda n: n.depth):
+            errors = [float(r["test_error"]) for r in rows if r["network"] == net.label]
+            if errors:
+                points.append((net.depth, stats.mean(errors), min(errors), max(errors)))
+        if points:
+            depth, mean, low, high = zip(*points)
+            ax.errorbar(depth, mean, yerr=[[m - lo for m, lo in zip(mean, low)], [hi - m for m, hi in zip(mean, high)]],
+                        marker="o", capsize=4, color=f"C{i}", label=f"{budget:,} parameters")
+    ax.set(xlabel="depth", ylabel="test error (%)")
+
+
+def plot(experiment, rows, path):
+    """The paper's kind of figure as a PNG: error per epoch (`experiment.figure == "curves"`)
+    or test error against depth per budget (`"depth"`)."""
     seeds = len({r["seed"] for r in rows})
-    ax.set_title(f"{experiment.title} (mean, band/bars min-max over {seeds} seed(s))", fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    run_folder.atomic_write(path, lambda f: fig.savefig(f, dpi=100, format="png"), binary=True)
-    plt.close(fig)
+    title = f"{experiment.title} (mean, band/bars min-max over {seeds} seed(s))"
+    with figure(path, 1, (8, 5), legend_size=7, title=title) as (ax,):
+        (_curves if experiment.figure == "curves" else _against_depth)(ax, experiment, rows)
 
 
-def write_outputs(experiment, rows, settings, output_dir, command, columns):
+def write_outputs(experiment, rows, settings, output_dir, command):
     """Writes `results.csv`, `report.md` and `NAME.png` into `output_dir`, each atomically."""
-    run_folder.write_csv(os.path.join(output_dir, "results.csv"), rows, columns)
+    write_csv(os.path.join(output_dir, "results.csv"), rows, COLUMNS)
     wall = sum(float(r["wall_seconds"]) for r in rows)
-    text = report(experiment, rows, settings, command, wall)
-    run_folder.atomic_write(os.path.join(output_dir, "report.md"), lambda f: f.write(text))
-    figure(experiment, rows, os.path.join(output_dir, f"{experiment.name}.png"))
+    write_text(os.path.join(output_dir, "report.md"), report(experiment, rows, settings, command, wall))
+    plot(experiment, rows, os.path.join(output_dir, f"{experiment.name}.png"))
 
 
 def summary(experiment, rows):

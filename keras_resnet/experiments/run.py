@@ -1,5 +1,6 @@
-"""Running an experiment: every network with every seed, through the training
-command's own code, one resumable run folder each, a CSV row per run."""
+"""Running an experiment: every network with every seed, through the training command's
+own code (`keras_resnet.training.train`), one resumable run folder each, a result row
+(`keras_resnet.experiments.report.COLUMNS`) per run."""
 
 import json
 import os
@@ -9,17 +10,15 @@ import time
 import keras
 
 from keras_resnet.checks import positive
-from keras_resnet.models import complexity
+from keras_resnet.cli.files import read_json, write_json
+from keras_resnet.cli.run_folder import claim, start
+from keras_resnet.complexity import complexity
+from keras_resnet.experiments.statistics import MIN_SEEDS
 from keras_resnet.training import data as data_lib
 from keras_resnet.training import recipes as recipes_lib
-from keras_resnet.training import run_folder
-from keras_resnet.training.train import Config, read_log, train
+from keras_resnet.training.config import Config
+from keras_resnet.training.train import read_log, train
 
-from keras_resnet.experiments.statistics import MIN_SEEDS
-
-COLUMNS = ("experiment", "network", "model", "changes", "seed", "dataset", "subset", "epochs", "recipe",
-           "train_error", "val_error", "test_error", "params", "macs", "epoch_seconds", "wall_seconds",
-           "train_curve", "val_curve")
 SETTINGS_FILE = "experiment.json"
 ROW_FILE = "row.json"  # a finished run's row, kept in its folder
 
@@ -28,7 +27,8 @@ def settings(experiment, *, dataset="fashion_mnist", seeds=3, epochs=None, subse
              recipe=None, data_dir=None):
     """The experiment's settings with its defaults filled in, checked before any training.
 
-    `subset=None` takes the experiment's default, `0` every training image.
+    `seeds` is a number N (seeds 0 to N - 1) or a list of seeds; `subset=None` takes the
+    experiment's default, `0` every training image.
 
     Raises:
         ValueError: for fewer than two seeds, a non-positive count, an unknown
@@ -62,58 +62,68 @@ def _slug(label):
     return re.sub(r"[^A-Za-z0-9.]+", "_", label).strip("_")
 
 
+def _error(accuracy):
+    return round(100 * (1 - accuracy), 3)
+
+
 def _row(experiment, network, s, seed, folder, evaluation, wall_seconds, epochs_this_session):
     log = read_log(folder)
-    spec = network.spec
-    counts = complexity(spec, input_shape=evaluation["input_shape"], classes=evaluation["classes"])
+    counts = complexity(network.spec, input_shape=evaluation["input_shape"], classes=evaluation["classes"])
     fit_seconds = evaluation.get("train_seconds_this_session")
     return {
         "experiment": experiment.name, "network": network.label, "model": network.model,
         "changes": json.dumps(network.changes, sort_keys=True), "seed": seed, "dataset": s["dataset"],
         "subset": s["subset"], "epochs": s["epochs"], "recipe": s["recipe"],
-        "train_error": round(100 * (1 - log[-1]["accuracy"]), 3),
-        "val_error": round(100 * (1 - log[-1]["val_accuracy"]), 3) if "val_accuracy" in log[-1] else "",
-        "test_error": round(100 * (1 - evaluation["test_accuracy"]), 3),
+        "train_error": _error(log[-1]["accuracy"]),
+        "val_error": _error(log[-1]["val_accuracy"]) if "val_accuracy" in log[-1] else "",
+        "test_error": _error(evaluation["test_accuracy"]),
         "params": counts.trainable_params, "macs": counts.macs,
         # Only a run trained in one go times its epochs; a resumed one leaves the cell empty.
         "epoch_seconds": round(fit_seconds / epochs_this_session, 2)
         if fit_seconds and epochs_this_session == s["epochs"] else "",
         "wall_seconds": round(wall_seconds, 1),
-        "train_curve": json.dumps([round(100 * (1 - r["accuracy"]), 3) for r in log]),
-        "val_curve": json.dumps([round(100 * (1 - r["val_accuracy"]), 3) for r in log if "val_accuracy" in r]),
+        "train_curve": json.dumps([_error(r["accuracy"]) for r in log]),
+        "val_curve": json.dumps([_error(r["val_accuracy"]) for r in log if "val_accuracy" in r]),
     }
 
 
+def _train(experiment, network, s, seed, folder, verbose):
+    """Trains one network with one seed into `folder` (continuing an interrupted run there); its row."""
+    started = os.path.exists(os.path.join(folder, "run.json"))
+    before = len(read_log(folder)) if started else 0
+    config = Config.checked(model=network.model, changes=dict(network.changes), dataset=s["dataset"],
+                            recipe=s["recipe"], epochs=s["epochs"], batch_size=s["batch_size"], output_dir=folder,
+                            resume=started, seed=seed, data_dir=s["data_dir"], subset=s["subset"], verbose=verbose)
+    begin = time.time()
+    evaluation = train(config)
+    keras.utils.clear_session(free_memory=True)
+    return _row(experiment, network, s, seed, folder, evaluation, time.time() - begin, len(read_log(folder)) - before)
+
+
 def run(experiment, output_dir, s, *, verbose=0, on_row=None):
-    """Trains what is not trained yet and returns every run's row.
+    """Claims `output_dir` for the experiment of settings `s`, trains what is not trained
+    yet, and returns every run's row.
 
     Seed by seed, every network: after each seed the finished runs already form
     paired comparisons. A run's folder is `output_dir/runs/NETWORK/seedK`; a
     finished run is read back, an interrupted one continues from its last
-    finished epoch (the training command's `--resume`).
+    finished epoch. `on_row(rows)` is called after each run trained here.
+
+    Raises:
+        ValueError: if `output_dir` holds something else, or this experiment with other settings.
     """
-    resuming = run_folder.claim(output_dir, SETTINGS_FILE, s, resume=True, what="experiment")
-    if not resuming:
-        run_folder.start(output_dir, SETTINGS_FILE, s)
+    if not claim(output_dir, SETTINGS_FILE, s, resume=True, what="experiment"):
+        start(output_dir, SETTINGS_FILE, s)
     rows = []
     for seed in s["seeds"]:
         for network in experiment.networks:
             folder = os.path.join(output_dir, "runs", _slug(network.label), f"seed{seed}")
             row_file = os.path.join(folder, ROW_FILE)
             if os.path.exists(row_file):
-                rows.append(run_folder.read_json(row_file))
+                rows.append(read_json(row_file, f"delete {folder} to train that run again"))
                 continue
-            started = os.path.exists(os.path.join(folder, "run.json"))  # interrupted: resume it
-            before = len(read_log(folder)) if started else 0
-            config = Config(model=network.model, changes=dict(network.changes), dataset=s["dataset"],
-                            recipe=s["recipe"], epochs=s["epochs"], batch_size=s["batch_size"], output_dir=folder,
-                            resume=started, seed=seed, data_dir=s["data_dir"], subset=s["subset"], verbose=verbose)
-            start = time.time()
-            evaluation = train(config)
-            keras.utils.clear_session(free_memory=True)
-            row = _row(experiment, network, s, seed, folder, evaluation, time.time() - start,
-                       len(read_log(folder)) - before)
-            run_folder.write_json(row_file, row)
+            row = _train(experiment, network, s, seed, folder, verbose)
+            write_json(row_file, row)
             rows.append(row)
             if on_row:
                 on_row(rows)

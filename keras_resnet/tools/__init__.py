@@ -1,1 +1,2 @@
-"""Command-line tools around the library: the throughput benchmark, checkpoint conversion."""
+"""The commands around the library: `keras-resnet benchmark` (with its references,
+`keras_resnet.tools.references`), `convert`, `show` and `repeat`."""

@@ -1,41 +1,40 @@
-"""Training and inference throughput, beside references measured in the same run.
+"""Training and inference throughput of the table's networks, beside references measured in the same run.
 
-    python -m keras_resnet.tools.benchmark --models ResNet50 ResNeXt50_32x4d --size 112 --batch 8
+    keras-resnet benchmark --models ResNet50 ResNeXt50_32x4d --size 112 --batch 8
+    keras-resnet benchmark --models ResNet50 --modes infer --references keras folded
 
 For every model, mode (train, infer) and precision it prints images/s, the
 achieved FLOP/s, its fraction of the machine's nominal peak and of a float32
 matrix product measured at the start of the run (what the best-tuned kernel
-reaches here), and ratios to the references built in the same process: the
-keras.applications counterpart (ResNet50/101/152 and V2), the same network on
-stock Keras layers (`keras.layers.Conv2D(groups=...)` and
-`keras.layers.BatchNormalization` instead of keras_resnet's), the torchvision
-counterpart (when torch and torchvision import), float32 (for other
-precisions) and an optional baseline model. Everything of one mode and
-precision is timed in interleaved rounds and the best round kept, so that a
-shared, noisy machine slows all candidates alike. `--build-time` adds the time to build a model
-against keras.applications, also interleaved.
+reaches here), and ratios to the references built in the same process
+(`keras_resnet.tools.references`: keras.applications, stock Keras layers,
+torchvision, batch norms folded), to float32 (for other precisions) and to an
+optional baseline model. Everything of one mode and precision is timed in
+interleaved rounds after a warm-up call each (which traces and compiles), and
+the best round kept, so that a shared, noisy machine slows all candidates alike.
+`--build-time` adds the time to build a model against keras.applications, also
+interleaved.
 
 Shared machines give different absolute numbers from run to run: compare the
-ratios, which are measured side by side.
+ratios, which are measured side by side. The Python API is `measure`, and
+`choose_jit_compile` picks XLA or not for a model by the same kind of measurement.
 """
 
-import contextlib
 import os
-import sys
 import time
-import types
 
 import keras
 import numpy as np
 
-from keras_resnet import layers
-from keras_resnet.checks import ArgumentParser, command_error, positive
-from keras_resnet.models import build, complexity
-from keras_resnet.spec import SPECS, get_spec
-from keras_resnet.weights import TORCHVISION
+from keras_resnet.builder import build
+from keras_resnet.checks import is_number, positive
+from keras_resnet.cli.parser import UsageError, bad_options, check_positive
+from keras_resnet.complexity import complexity
+from keras_resnet.table import SPECS, get_spec
+from keras_resnet.tools.references import REFERENCES, build_times, import_torchvision, keras_application, \
+    reference_steps
 
 MODES = ("train", "infer")
-REFERENCES = ("keras", "stock", "torch", "folded")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 # Training costs ~3x the forward pass (forward, gradients of inputs and of weights).
 FLOPS_PER_MAC = {"train": 6, "infer": 2}
@@ -62,9 +61,8 @@ def detect_peak(cpuinfo=None, cpus=None):
                 cpuinfo = f.read()
         except OSError:
             return None
-    info = cpuinfo
-    mhz = [float(line.split(":")[1]) for line in info.splitlines() if line.startswith("cpu MHz")]
-    flags = next((line.split(":")[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    mhz = [float(line.split(":")[1]) for line in cpuinfo.splitlines() if line.startswith("cpu MHz")]
+    flags = next((line.split(":")[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), [])
     if not mhz:
         return None
     per_cycle = 64 if "avx512f" in flags else 32 if {"avx2", "fma"} <= set(flags) else 16
@@ -74,6 +72,8 @@ def detect_peak(cpuinfo=None, cpus=None):
 def matmul_flops(n=4096, repeats=3):
     """FLOP/s of the backend's float32 `n` x `n` matrix product, the best of
     `repeats`: what this machine's best-tuned kernel reaches, measured now."""
+    positive("n", n)
+    positive("repeats", repeats)
     a = keras.random.normal((n, n), seed=1)
     b = keras.random.normal((n, n), seed=2)
     keras.ops.convert_to_numpy(keras.ops.matmul(a, b))  # warm-up
@@ -85,84 +85,21 @@ def matmul_flops(n=4096, repeats=3):
     return 2 * n**3 / best
 
 
-@contextlib.contextmanager
-def _global_policy(policy):
-    """Builds keras.applications models (which take no dtype) under `policy`."""
-    before = keras.config.dtype_policy()
-    keras.mixed_precision.set_global_policy(policy)
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(before)
-
-
-def _keras_step(model, x, y, mode, jit_compile=False):
-    """One training step (SGD) or one inference batch of a Keras model."""
-    if mode == "infer":
-        return lambda: model.predict_on_batch(x)
-    model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy", jit_compile=jit_compile)
-    return lambda: model.train_on_batch(x, y)
-
-
-def _import_torchvision():
-    """torch and torchvision, or `None`. torchvision's CPU-less PyPI wheels import
-    their pure-Python models once the C++ meta registrations are skipped.
-
-    torch's OpenMP threads spin while waiting; next to TensorFlow's threads in
-    one process, or on a shared machine, that cut its throughput up to 10x
-    here, so unless `OMP_WAIT_POLICY` is set, they wait passively.
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    try:
-        import torch
-
-        sys.modules.setdefault("torchvision._meta_registrations", types.ModuleType("torchvision._meta_registrations"))
-        import torchvision
-    except Exception:  # noqa: BLE001 - any import failure means "no reference"
-        return None
-    return torch, torchvision
-
-
-# The torchvision counterpart of each table row that has one (ResNet50 -> resnet50).
-TORCHVISION_NAMES = {row: arch for arch, row in TORCHVISION.items()}
-
-
-def _torch_step(torch, net, x, y, mode, precision):
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "mixed_bfloat16")
-    x = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))  # NCHW
-    y = torch.from_numpy(y).long()
-    if mode == "infer":
-        net.eval()
-
-        def infer():
-            with torch.inference_mode(), autocast:
-                return net(x)
-
-        return infer
-    optimizer = torch.optim.SGD(net.parameters(), lr=0.01)
-    loss_fn = torch.nn.CrossEntropyLoss()
-
-    def train():
-        optimizer.zero_grad()
-        with autocast:
-            loss = loss_fn(net(x), y)
-        loss.backward()
-        optimizer.step()
-
-    return train
-
-
 def time_steps(steps, batch_size, n, rounds, warmup=1):
-    """Images/s of each step function: warm up, then `rounds` rounds of `n`
-    calls each, the candidates interleaved; the best round counts.
+    """Images/s of each step function: `warmup` untimed calls each (the first traces
+    and compiles), then `rounds` rounds of `n` calls each, the candidates interleaved;
+    the best round counts.
 
     Args:
         steps: dict label -> step function (one batch per call).
         batch_size: images per call.
+        n, rounds: positive integers; `warmup`: at least 1.
 
     Returns:
         dict label -> images/s.
     """
+    for field, value in (("batch_size", batch_size), ("n", n), ("rounds", rounds), ("warmup", warmup)):
+        positive(field, value)
     for step in steps.values():
         for _ in range(warmup):
             step()
@@ -185,15 +122,15 @@ def _batch(input_shape, batch_size, classes, seed=0):
 def choose_jit_compile(model, batch_size=8, steps=3, input_shape=None, loss="sparse_categorical_crossentropy"):
     """Whether XLA (`compile(jit_compile=True)`) trains `model` faster here, by measurement.
 
-    On a CPU, XLA makes convolution training ~3x slower (docs/benchmark.md);
-    on a GPU it usually helps. This trains two clones of `model` with SGD on
-    random data for `steps` steps each way, interleaved, after one warm-up
-    (compilation) step each; `model` itself is left untouched.
+    On a CPU, XLA makes convolution training slower (docs/benchmark.md); on a GPU it
+    usually helps. This trains two clones of `model` with SGD on random data for
+    `steps` steps each way, interleaved, after one warm-up (compilation) step each;
+    `model` itself is left untouched.
 
     Args:
         model: a Keras model with one input and a classifier output.
-        batch_size: images per step.
-        steps: timed steps per candidate.
+        batch_size: images per step (a positive integer).
+        steps: timed steps per candidate (a positive integer).
         input_shape: input shape without the batch axis; default the model's,
             which must then be fully defined.
         loss: the loss used for the measurement.
@@ -205,6 +142,8 @@ def choose_jit_compile(model, batch_size=8, steps=3, input_shape=None, loss="spa
         >>> jit, speeds = keras_resnet.tools.benchmark.choose_jit_compile(model)
         >>> model.compile("sgd", "sparse_categorical_crossentropy", jit_compile=jit)
     """
+    positive("batch_size", batch_size)
+    positive("steps", steps)
     input_shape = tuple(model.input_shape[1:] if input_shape is None else input_shape)
     if None in input_shape:
         raise ValueError(f"choose_jit_compile needs a fixed input size; the model's input shape is "
@@ -220,32 +159,6 @@ def choose_jit_compile(model, batch_size=8, steps=3, input_shape=None, loss="spa
     return speeds[True] > speeds[False], speeds
 
 
-def build_times(name, repeats=3):
-    """Seconds to build `name` (weights=None) with keras_resnet and with
-    keras.applications, interleaved `repeats` times; the fastest of each.
-
-    Returns:
-        `(keras_resnet seconds, keras.applications seconds)`.
-    """
-    reference = _keras_application(name)
-    best = [float("inf"), float("inf")]
-    for _ in range(repeats):
-        for i, make in enumerate((lambda: build(name), lambda: reference(weights=None))):
-            keras.backend.clear_session()
-            start = time.perf_counter()
-            make()
-            best[i] = min(best[i], time.perf_counter() - start)
-    keras.backend.clear_session()
-    return tuple(best)
-
-
-def _keras_application(name):
-    reference = getattr(keras.applications, name, None)
-    if reference is None:
-        raise ValueError(f"keras.applications has no {name!r}; build times compare ResNet50/101/152 and V2")
-    return reference
-
-
 def _parse_model(model):
     """`Name`, `Name:layout` (e.g. `"ResNet50:torchvision"`) or `(label, Spec)`
     -> (label, table name or None, spec)."""
@@ -257,9 +170,33 @@ def _parse_model(model):
     return model, name, spec.replace(layout=layout) if layout else spec
 
 
-def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), steps=2, rounds=3,
-        references=("keras", "stock", "torch"), baseline=None, peak=None, jit_compile=False, matmul_size=4096,
-        out=print):
+def _check(models, size, batch_size, modes, precisions, steps, rounds, references, baseline, peak, matmul_size):
+    """`measure`'s arguments, all checked before anything is built; returns the parsed models."""
+    for field, value in (("size", size), ("batch_size", batch_size), ("steps", steps), ("rounds", rounds)):
+        positive(field, value)
+    if peak is not None:
+        positive("peak", peak, (int, float))
+    if not (is_number(matmul_size) and matmul_size >= 0):
+        raise ValueError(f"`matmul_size` must be a positive integer, or 0 to skip; "
+                         f"received matmul_size={matmul_size!r}")
+    for value, allowed, what in ((modes, MODES, "modes"), (precisions, PRECISIONS, "precisions"),
+                                 (references, REFERENCES, "references")):
+        listed = list(value) if isinstance(value, (list, tuple)) else None
+        if listed is None or not all(v in allowed for v in listed):
+            raise ValueError(f"`{what}` must be a list of values among {list(allowed)}; "
+                             f"received {what}={(value if listed is None else listed)!r}")
+    parsed = [_parse_model(model) for model in models]
+    labels = [label for label, _, _ in parsed]
+    if baseline is not None and baseline not in labels:
+        raise ValueError(f"`baseline` must be one of the models {labels}; received baseline={baseline!r}")
+    for _, _, spec in parsed:
+        complexity(spec, input_shape=(size, size, 3))  # refuses a size the network cannot take
+    return parsed
+
+
+def measure(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), steps=2, rounds=3,
+            references=("keras", "stock", "torch"), baseline=None, peak=None, jit_compile=False, matmul_size=4096,
+            out=print):
     """Measures and prints the table (see the module docstring).
 
     Args:
@@ -269,11 +206,10 @@ def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), ste
         batch_size: images per step.
         modes: any of `"train"`, `"infer"`.
         precisions: any of `"float32"`, `"mixed_bfloat16"`, `"mixed_float16"`.
-        steps, rounds: timed steps per round, rounds (the best counts).
-        references: any of `"keras"` (keras.applications), `"stock"` (the
-            same network on stock Keras layers, `keras_resnet.layers.with_stock_layers`),
-            `"torch"` (torchvision), `"folded"` (inference only: the same model
-            with its batch norms folded into the convs, `keras_resnet.layers.fold_batch_norm`).
+        steps, rounds: timed steps per round, rounds (the best counts); positive integers.
+        references: any of `keras_resnet.tools.references.REFERENCES`: `"keras"`
+            (keras.applications), `"stock"` (stock Keras layers), `"torch"`
+            (torchvision), `"folded"` (inference only: batch norms folded into the convs).
         baseline: one of `models`, to which every row is also compared.
         peak: peak FLOP/s for the fraction-of-peak column; `None` detects it.
         jit_compile: passed to `model.compile` for keras models.
@@ -284,52 +220,28 @@ def run(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), ste
     Returns:
         A list of result dicts (model, precision, mode, reference labels -> images/s).
     """
-    for value, allowed, what in ((modes, MODES, "modes"), (precisions, PRECISIONS, "precisions"),
-                                 (references, REFERENCES, "references")):
-        if not set(value) <= set(allowed):
-            raise ValueError(f"`{what}` must be among {list(allowed)}; received {what}={list(value)!r}")
-    parsed = [_parse_model(model) for model in models]
-    labels = [label for label, _, _ in parsed]
-    if baseline is not None and baseline not in labels:
-        raise ValueError(f"`baseline` must be one of the models {labels}; received baseline={baseline!r}")
+    parsed = _check(models, size, batch_size, modes, precisions, steps, rounds, references, baseline, peak,
+                    matmul_size)
     peak = peak or detect_peak()
     matmul = matmul_flops(matmul_size) if matmul_size else None
     if matmul:
         out(f"float32 {matmul_size}x{matmul_size} matmul: {matmul / 1e9:.0f} GFLOP/s"
             + (f" ({100 * matmul / peak:.0f}% of peak)" if peak else ""))
         out("")
-    torch_vision = _import_torchvision() if "torch" in references else None
+    torch_vision = import_torchvision() if "torch" in references else None
     shape = (size, size, 3)
     results = []
     for precision in precisions:
         for mode in modes:
             rows, steps_by_label = [], {}
-            for arg, name, spec in parsed:
-                classes = spec.default_classes
-                x, y = _batch(shape, batch_size, classes)
+            for label, name, spec in parsed:
                 ours = build(spec, input_shape=shape, dtype=precision)
-                labels = {"ours": f"{arg} keras_resnet"}
-                steps_by_label[labels["ours"]] = _keras_step(ours, x, y, mode, jit_compile)
-                if "keras" in references and name and hasattr(keras.applications, name) and spec == SPECS[name]:
-                    with _global_policy(precision):
-                        app = getattr(keras.applications, name)(weights=None, input_shape=shape)
-                    labels["keras"] = f"{name} keras.applications"
-                    steps_by_label[labels["keras"]] = _keras_step(app, x, y, mode, jit_compile)
-                if "folded" in references and mode == "infer":
-                    labels["folded"] = f"{arg} BN folded into convs"
-                    steps_by_label[labels["folded"]] = _keras_step(layers.fold_batch_norm(ours), x, y, mode,
-                                                                   jit_compile)
-                if "stock" in references:
-                    labels["stock"] = f"{arg} stock Keras layers"
-                    steps_by_label[labels["stock"]] = _keras_step(layers.with_stock_layers(ours), x, y, mode, jit_compile)
-                tv_name = TORCHVISION_NAMES.get(name)
-                if torch_vision and tv_name and hasattr(torch_vision[1].models, tv_name):
-                    torch, torchvision = torch_vision
-                    net = getattr(torchvision.models, tv_name)(num_classes=classes)
-                    labels["torch"] = f"{tv_name} torchvision"
-                    steps_by_label[labels["torch"]] = _torch_step(torch, net, x, y, mode, precision)
+                batch = _batch(shape, batch_size, spec.default_classes)
+                labels, found = reference_steps(ours, label, name, spec, batch, mode, precision, references,
+                                                jit_compile, torch_vision)
+                steps_by_label.update(found)
                 macs = complexity(spec, input_shape=shape).macs
-                rows.append(dict(model=arg, precision=precision, mode=mode, labels=labels, macs=macs))
+                rows.append(dict(model=label, precision=precision, mode=mode, labels=labels, macs=macs))
             speeds = time_steps(steps_by_label, batch_size, steps, rounds)
             for row in rows:
                 row["speeds"] = {kind: speeds[label] for kind, label in row["labels"].items()}
@@ -365,28 +277,28 @@ def _print_table(results, peak, matmul, baseline, out):
     out("References (img/s): " + "; ".join(f"{label} {speed:.2f}" for label, speed in references.items()))
 
 
-def main(argv=None):
-    parser = ArgumentParser(prog="keras-resnet-benchmark", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", nargs="+", default=["ResNet50", "ResNeXt50_32x4d"],
-                        help=f"table names, optionally Name:layout; known: {', '.join(SPECS)}")
-    parser.add_argument("--size", type=int, default=64, help="input height and width (default 64)")
-    parser.add_argument("--batch", type=int, default=8, help="batch size (default 8)")
-    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
-    parser.add_argument("--precisions", nargs="+", default=["float32"], choices=PRECISIONS)
-    parser.add_argument("--steps", type=int, default=2, help="timed steps per round (default 2)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best counts (default 3)")
-    parser.add_argument("--references", nargs="*", default=["keras", "stock", "torch"], choices=REFERENCES,
-                        help="folded: inference with the batch norms folded into the convs")
-    parser.add_argument("--baseline", help="one of --models to which every row is also compared")
-    parser.add_argument("--peak-gflops", type=float, help="peak GFLOP/s (default: detected from /proc/cpuinfo)")
-    parser.add_argument("--jit-compile", action="store_true", help="compile Keras models with XLA")
-    parser.add_argument("--build-time", nargs="*", default=["ResNet152"], metavar="NAME",
-                        help="also time building these against keras.applications (default ResNet152; none: skip)")
-    parser.add_argument("--build-repeats", type=int, default=3)
-    args = parser.parse_args(argv)
-    try:  # every option, before anything is measured
-        for name in ("size", "batch", "steps", "rounds", "build_repeats"):
-            positive(f"--{name.replace('_', '-')}", getattr(args, name))
+def arguments(p):
+    p.add_argument("--models", nargs="+", default=["ResNet50", "ResNeXt50_32x4d"],
+                   help=f"table names, optionally Name:layout; known: {', '.join(SPECS)}")
+    p.add_argument("--size", type=int, default=64, help="input height and width (default 64)")
+    p.add_argument("--batch", type=int, default=8, help="batch size (default 8)")
+    p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    p.add_argument("--precisions", nargs="+", default=["float32"], choices=PRECISIONS)
+    p.add_argument("--steps", type=int, default=2, help="timed steps per round (default 2)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best counts (default 3)")
+    p.add_argument("--references", nargs="*", default=["keras", "stock", "torch"], choices=REFERENCES,
+                   help="folded: inference with the batch norms folded into the convs")
+    p.add_argument("--baseline", help="one of --models to which every row is also compared")
+    p.add_argument("--peak-gflops", type=float, help="peak GFLOP/s (default: detected from /proc/cpuinfo)")
+    p.add_argument("--jit-compile", action="store_true", help="compile Keras models with XLA")
+    p.add_argument("--build-time", nargs="*", default=["ResNet152"], metavar="NAME",
+                   help="also time building these against keras.applications (default ResNet152; none: skip)")
+    p.add_argument("--build-repeats", type=int, default=3, help="builds of each, interleaved (default 3)")
+
+
+def run(args):
+    with bad_options():  # every option, before anything is measured
+        check_positive(args, "size", "batch", "steps", "rounds", "build_repeats")
         if args.peak_gflops is not None:
             positive("--peak-gflops", args.peak_gflops, (int, float))
         labels = []
@@ -394,11 +306,9 @@ def main(argv=None):
             complexity(spec, input_shape=(args.size, args.size, 3))  # refuses a --size the network cannot take
             labels.append(label)
         if args.baseline is not None and args.baseline not in labels:
-            raise ValueError(f"--baseline must be one of --models {labels}; received {args.baseline!r}")
+            raise UsageError(f"--baseline must be one of --models {labels}; received {args.baseline!r}")
         for name in args.build_time:
-            _keras_application(name)
-    except ValueError as e:
-        return command_error(parser.prog, e)
+            keras_application(name)
     peak = args.peak_gflops * 1e9 if args.peak_gflops else detect_peak()
     print(f"keras {keras.__version__}, backend {keras.backend.backend()}, {len(os.sched_getaffinity(0))} CPUs, "
           + (f"peak {peak / 1e9:.0f} GFLOP/s" if peak else "peak unknown"))
@@ -407,10 +317,6 @@ def main(argv=None):
         ours, reference = build_times(name, args.build_repeats)
         print(f"Build {name}: keras_resnet {ours:.2f} s, keras.applications {reference:.2f} s, "
               f"ratio {ours / reference:.2f} (best of {args.build_repeats}, interleaved)\n")
-    run(args.models, args.size, args.batch, args.modes, args.precisions, args.steps, args.rounds,
-        args.references, args.baseline, peak, args.jit_compile)
+    measure(args.models, args.size, args.batch, args.modes, args.precisions, args.steps, args.rounds,
+            args.references, args.baseline, peak, args.jit_compile)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,24 +1,27 @@
-"""Runs a training command several times and prints the distribution of its test accuracy.
+"""Run a training command several times and print the distribution of its test accuracy.
 
-    python -m keras_resnet.tools.repeat --runs 20 -- \\
-        python -m keras_resnet.train --model ResNet20 --epochs 10 --batch-size 64
+    keras-resnet repeat --runs 20 -- keras-resnet train --model ResNet20 --epochs 10 --batch-size 64
 
 Each run is a fresh process, exactly as a user starts it (unseeded commands
 stay unseeded), so the spread is the one a user meets. The command must print
-the training command's last line, `Test accuracy: X`. Every run's accuracy and
-wall time go to `--output` (CSV) as they finish; the summary gives min / median
-/ max over the runs and how many fell below `--threshold`.
+the training command's last line, `Test accuracy: X`; a run that exits with an
+error, or prints no such line, counts as failed. Every run's accuracy and wall
+time go to `--output` (CSV) as they finish, its printed output to `--log`; the
+summary gives min / median / max over the runs and how many fell below
+`--threshold`.
 """
 
 import argparse
 import csv
+import os
 import re
+import shutil
 import statistics
 import subprocess
-import sys
 import time
 
-from keras_resnet.checks import ArgumentParser, between, positive
+from keras_resnet.checks import between
+from keras_resnet.cli.parser import UsageError, bad_options, check_positive, full_disk_ends
 
 ACCURACY = re.compile(r"^Test accuracy: ([0-9.]+)", re.MULTILINE)
 
@@ -44,44 +47,44 @@ def summarize(accuracies, threshold):
             f"max {max(done):.4f}; {below} below {threshold}" + (f" ({failed} failed)" if failed else ""))
 
 
-def parser():
-    p = ArgumentParser(prog="python -m keras_resnet.tools.repeat", description=__doc__.split("\n\n")[0])
-    p.add_argument("--runs", type=int, default=20, help="how many times to run the command")
-    p.add_argument("--threshold", type=float, default=0.95, help="accuracy a run must reach")
-    p.add_argument("--output", default="repeat.csv", help="CSV of every run (accuracy, seconds)")
-    p.add_argument("--log", default="repeat.log", help="the runs' printed output")
+def arguments(p):
+    p.add_argument("--runs", type=int, default=20, help="how many times to run the command (default 20)")
+    p.add_argument("--threshold", type=float, default=0.95, help="accuracy a run must reach (default 0.95)")
+    p.add_argument("--output", default="repeat.csv", help="CSV of every run: accuracy, seconds (default repeat.csv)")
+    p.add_argument("--log", default="repeat.log", help="the runs' printed output (default repeat.log)")
     p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to run")
-    return p
 
 
-def main(argv=None):
-    p = parser()
-    args = p.parse_args(argv)
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    if not command:
-        p.error("no command given; put it after --")
+def _open(path, option):
     try:
-        positive("--runs", args.runs)
-        between("--threshold", args.threshold, 0, 1, high_open=False)
-        out, log = open(args.output, "w", newline=""), open(args.log, "w")
-    except ValueError as e:
-        p.error(str(e))
+        return open(path, "w", newline="")
     except OSError as e:
-        p.error(f"cannot write {e.filename!r}: {e.strerror}")
+        raise UsageError(f"{option} must be a file you can write; received {option}={path!r} ({e.strerror})") from e
+
+
+def run(args):
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    with bad_options():
+        if not command:
+            raise UsageError("no command given; put it after --, e.g. keras-resnet repeat -- keras-resnet train")
+        if shutil.which(command[0]) is None:
+            raise UsageError(f"cannot run {command[0]!r}: the command after -- must be a program on the PATH "
+                             f"or the path of an executable file")
+        check_positive(args, "runs")
+        between("--threshold", args.threshold, 0, 1, high_open=False)
+        out = _open(args.output, "--output")
+        log = _open(args.log, "--log")
     accuracies = []
-    with out, log:
+    folder = os.path.dirname(os.path.abspath(args.output))
+    with full_disk_ends(folder, f"run keras-resnet repeat again ({args.output} holds the runs so far)"), out, log:
         writer = csv.writer(out)
         writer.writerow(["run", "test_accuracy", "seconds"])
-        for run in range(1, args.runs + 1):
+        for run_ in range(1, args.runs + 1):
             accuracy, seconds = run_once(command, log)
             accuracies.append(accuracy)
-            writer.writerow([run, "" if accuracy is None else accuracy, round(seconds, 1)])
+            writer.writerow([run_, "" if accuracy is None else accuracy, round(seconds, 1)])
             out.flush()
-            print(f"run {run}/{args.runs}: test accuracy {accuracy if accuracy is not None else 'FAILED'} "
+            print(f"run {run_}/{args.runs}: test accuracy {accuracy if accuracy is not None else 'FAILED'} "
                   f"in {seconds:.0f} s", flush=True)
     print(f"{' '.join(command)}\n{summarize(accuracies, args.threshold)}", flush=True)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

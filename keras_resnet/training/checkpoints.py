@@ -1,11 +1,11 @@
-"""Files of a training run that appear whole or not at all, and the backup it resumes from.
+"""Checkpoints of a training run that appear whole or not at all, and the backup it resumes from.
 
 Keras' `ModelCheckpoint` and `BackupAndRestore` write in place: a run killed, or a disk
-filled, mid-write leaves half a file, and `BackupAndRestore` then silently falls back to
-its previous state (one epoch is trained twice) or fails with h5py's error. Here every
-file is written to a temporary name and renamed (`os.replace`), the backup's metadata is
-written last and names the weights file and its size, and a damaged file is reported by
-name, with what the user can do (`RunFolderError`).
+filled, mid-write leaves half a file, and `BackupAndRestore` then falls back to its previous
+state (one epoch is trained twice) or fails with h5py's error. Here every file is written
+through `keras_resnet.cli.files.atomic` (a temporary name, then a rename), the backup's
+metadata is written last and names the weights file and its size, and a damaged file is
+reported by name, with what the user can do (`RunFolderError`).
 """
 
 import os
@@ -13,27 +13,9 @@ import zipfile
 
 import keras
 
-from keras_resnet.training.run_folder import RunFolderError, read_json, warn, write_json
+from keras_resnet.cli.files import RunFolderError, atomic, read_json, warn, write_json
 
-METADATA = "training_metadata.json"  # the name BackupAndRestore uses, so that older backups resume
-LEGACY_WEIGHTS = "latest.weights.h5"
-
-
-def _partial(path):
-    """A temporary name beside `path` that keeps its suffix, which Keras checks."""
-    folder, name = os.path.split(path)
-    return os.path.join(folder, f".partial-{name}")
-
-
-def _save_whole(path, save):
-    """Calls `save(temporary_path)`, then renames it to `path`; removes it on failure."""
-    partial = _partial(path)
-    try:
-        save(partial)
-        os.replace(partial, path)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+METADATA = "training_metadata.json"  # what the backup holds: its epoch, weights file and size
 
 
 class ModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -41,16 +23,12 @@ class ModelCheckpoint(keras.callbacks.ModelCheckpoint):
     appears atomically: the model is saved under a temporary name, then renamed."""
 
     def _save_model(self, epoch, batch, logs):
-        final, partial = self.filepath, _partial(self.filepath)
-        self.filepath = partial
-        try:
-            super()._save_model(epoch, batch, logs)
-            if os.path.exists(partial):  # with save_best_only, only an improvement is saved
-                os.replace(partial, final)
+        final = self.filepath
+        try:  # with save_best_only, only an improvement writes the file
+            with atomic(final) as self.filepath:
+                super()._save_model(epoch, batch, logs)
         finally:
             self.filepath = final
-            if os.path.exists(partial):  # a failed save (a full disk) leaves nothing behind
-                os.remove(partial)
 
 
 def is_whole_model(path):
@@ -87,11 +65,8 @@ def restore_point(backup_dir):
     if not os.path.exists(path):
         return 0, None
     metadata = read_json(path, f"restore it, or {start_over}")
-    if not isinstance(metadata, dict) or not isinstance(metadata.get("epoch"), int):
-        raise RunFolderError(f"{path} is damaged (no epoch number); {start_over}")
-    if "weights" not in metadata:  # written by keras.callbacks.BackupAndRestore
-        weights = os.path.join(backup_dir, LEGACY_WEIGHTS)
-        return metadata["epoch"], weights if os.path.exists(weights) else None
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("epoch"), int) or "weights" not in metadata:
+        raise RunFolderError(f"{path} is damaged (no epoch number or weights file); {start_over}")
     damaged = []
     for point in (metadata, metadata.get("previous")):
         if not point:
@@ -146,7 +121,8 @@ class Backup(keras.callbacks.Callback):
         previous = previous if isinstance(previous, dict) and "weights" in previous else None
         name = f"epoch-{epoch + 1}.weights.h5"
         weights = os.path.join(self.backup_dir, name)
-        _save_whole(weights, lambda partial: self.model.save_weights(partial, overwrite=True))
+        with atomic(weights) as partial:
+            self.model.save_weights(partial, overwrite=True)
         point = {"epoch": epoch + 1, "weights": name, "bytes": os.path.getsize(weights)}
         if previous:
             point["previous"] = {k: previous[k] for k in ("epoch", "weights", "bytes")}

@@ -93,12 +93,20 @@ def _multi_worker_mirrored():
     return MultiWorkerMirroredStrategy()
 
 
+def accelerated():
+    """Whether Keras runs on a GPU or TPU (on TensorFlow: one is visible; other backends: assumed)."""
+    if keras.backend.backend() != "tensorflow":
+        return True
+    import tensorflow as tf
+
+    return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
 def make_strategy(name):
-    """The `tf.distribute` strategy called `name` (a `STRATEGIES` entry), or `None`
-    where Keras' default placement is used (single device, or JAX's
-    `keras.distribution.DataParallel`, which this sets globally)."""
-    if name not in STRATEGIES:
-        raise ValueError(f"Unknown strategy {name!r}; use one of {', '.join(STRATEGIES)}")
+    """The `tf.distribute` strategy called `name` (a `STRATEGIES` entry, as
+    `keras_resnet.training.config.Config.checked` checks it), or `None` where Keras'
+    default placement is used (single device, or JAX's `keras.distribution.DataParallel`,
+    which this sets globally)."""
     backend = keras.backend.backend()
     if backend == "jax":
         if name not in ("auto", "default", "data_parallel"):

@@ -10,8 +10,8 @@ import itertools
 import re
 
 from keras_resnet.checks import between, is_number, positive
-from keras_resnet.models import MAX_PARAMS, complexity
-from keras_resnet.spec import PREACT_RESNET, WRN, preact_resnet, wide_resnet
+from keras_resnet.complexity import MAX_PARAMS, complexity
+from keras_resnet.table import PREACT_RESNET, WRN, preact_resnet, wide_resnet
 
 # Families and the width solver ----------------------------------------------
 
@@ -22,7 +22,7 @@ BASE_WIDTH = 16  # the first stage's width at k = 1 in both families
 
 
 def family(depth):
-    """The `keras_resnet.spec.DepthRule` of `FAMILIES` that `depth` follows; ValueError otherwise."""
+    """The `keras_resnet.table.DepthRule` of `FAMILIES` that `depth` follows; ValueError otherwise."""
     for f in FAMILIES:
         if f.matches(depth):
             return f

@@ -9,9 +9,10 @@ import time
 import keras
 import keras_tuner
 
-from keras_resnet.models import build
+from keras_resnet.builder import build
+from keras_resnet.checks import between, one_of, positive
+from keras_resnet.cli.files import read_json, write_json
 from keras_resnet.training import recipes
-from keras_resnet.training.run_folder import read_json, write_json
 from keras_resnet.tuning.budget import plan_all
 
 # The hypermodel ---------------------------------------------------------------
@@ -39,7 +40,8 @@ class BudgetHyperModel(keras_tuner.HyperModel):
     ResNet's by default) laid out over the study's epochs. `fit` reports, as
     metrics, the trial's realised `params`, `macs`, `budget_deviation`, `widen`
     (k), `epochs`, `seconds_per_epoch`, `train_seconds`, `accuracy`,
-    `val_accuracy` and, given `test_data`, `test_accuracy`.
+    `val_accuracy` (keras-tuner's objective) and, given `test_data`,
+    `test_accuracy`; `collect` turns the accuracies into errors in percent.
 
     Args:
         budgets: parameter budgets (trainable parameters).
@@ -56,7 +58,9 @@ class BudgetHyperModel(keras_tuner.HyperModel):
         jit_compile: as for `keras.Model.compile`.
 
     Raises:
-        ValueError: before any training, if some combination cannot be met.
+        ValueError: before any training, for an empty or repeating list of values, a
+            tolerance outside [0, 1), a number of epochs or steps that is not a positive
+            integer, or a combination that cannot be met.
 
     Example:
         >>> data = keras_resnet.training.data.load("cifar10")
@@ -74,8 +78,9 @@ class BudgetHyperModel(keras_tuner.HyperModel):
                              ("dropouts", dropouts)):
             if not isinstance(values, (list, tuple)) or not values or len(set(values)) != len(values):
                 raise ValueError(f"`{what}` must be a non-empty list without repeats; received {what}={values!r}")
-        if not 0 < tolerance < 1:
-            raise ValueError(f"`tolerance` must be in (0, 1); received tolerance={tolerance!r}")
+        between("tolerance", tolerance, 0, 1)
+        positive("steps_per_epoch", steps_per_epoch)
+        positive("epochs", epochs)
         self.budgets, self.depths = [int(b) for b in budgets], list(depths)
         self.cardinalities, self.dropouts = list(cardinalities), [float(p) for p in dropouts]
         self.input_shape, self.classes = tuple(input_shape), classes
@@ -177,8 +182,7 @@ def make_tuner(kind, hypermodel, directory, *, epochs=1, max_trials=None, execut
     Returns:
         A `keras_tuner.Tuner`.
     """
-    if kind not in TUNERS:
-        raise ValueError(f"`tuner` must be one of {list(TUNERS)}; received tuner={kind!r}")
+    one_of("tuner", kind, TUNERS)
     max_trials = max_trials or len(hypermodel.plans)
     common = dict(hypermodel=hypermodel, directory=directory, project_name=PROJECT, overwrite=False,
                   executions_per_trial=executions_per_trial)
@@ -198,25 +202,31 @@ def make_tuner(kind, hypermodel, directory, *, epochs=1, max_trials=None, execut
 
 
 def collect(tuner, hypermodel):
-    """One row per completed trial (keys `COLUMNS`), ordered by budget, depth, trial."""
-    rows = []
-    for trial in tuner.oracle.trials.values():
-        if trial.status != "COMPLETED":
-            continue
-        hp = trial.hyperparameters
-        p = hypermodel.plans[hp["budget"], hp["depth"], hp["cardinality"], hp["dropout"]]
-        def metric(name, digits=5):
-            return round(float(trial.metrics.get_last_value(name)), digits)
-
-        worker_file = os.path.join(tuner.get_trial_dir(trial.trial_id), "worker.json")
-        worker = read_json(worker_file).get("tuner_id", "") if os.path.exists(worker_file) else ""
-        rows.append({
-            "trial_id": trial.trial_id, "worker": worker, "budget": p.budget, "block": p.block, "depth": p.depth,
-            "cardinality": p.cardinality, "dropout": p.dropout, "widen": round(p.widen, 4), "channels": p.channels,
-            "params": int(metric("params")), "budget_deviation": metric("budget_deviation"),
-            "macs": int(metric("macs")), "epochs": int(metric("epochs")),
-            "seconds_per_epoch": metric("seconds_per_epoch", 4), "train_seconds": metric("train_seconds", 3),
-            "train_accuracy": metric("accuracy"), "val_accuracy": metric("val_accuracy"),
-            "test_accuracy": metric("test_accuracy") if trial.metrics.exists("test_accuracy") else "",
-        })
+    """One row per completed trial (keys `report.COLUMNS`), ordered by budget, depth, trial."""
+    rows = [_row(tuner, hypermodel, trial) for trial in tuner.oracle.trials.values() if trial.status == "COMPLETED"]
     return sorted(rows, key=lambda r: (r["budget"], r["depth"], r["trial_id"]))
+
+
+def _error(accuracy):
+    """An accuracy (a fraction) as an error in percent, as every report of the package gives it."""
+    return round(100 * (1 - float(accuracy)), 3)
+
+
+def _row(tuner, hypermodel, trial):
+    hp = trial.hyperparameters
+    p = hypermodel.plans[hp["budget"], hp["depth"], hp["cardinality"], hp["dropout"]]
+
+    def metric(name, digits=5):
+        return round(float(trial.metrics.get_last_value(name)), digits)
+
+    worker_file = os.path.join(tuner.get_trial_dir(trial.trial_id), "worker.json")
+    worker = read_json(worker_file).get("tuner_id", "") if os.path.exists(worker_file) else ""
+    return {
+        "trial_id": trial.trial_id, "worker": worker, "budget": p.budget, "block": p.block, "depth": p.depth,
+        "cardinality": p.cardinality, "dropout": p.dropout, "widen": round(p.widen, 4), "channels": p.channels,
+        "params": int(metric("params")), "budget_deviation": metric("budget_deviation"),
+        "macs": int(metric("macs")), "epochs": int(metric("epochs")),
+        "seconds_per_epoch": metric("seconds_per_epoch", 4), "train_seconds": metric("train_seconds", 3),
+        "train_error": _error(metric("accuracy")), "val_error": _error(metric("val_accuracy")),
+        "test_error": _error(metric("test_accuracy")) if trial.metrics.exists("test_accuracy") else "",
+    }

@@ -1,57 +1,27 @@
 """The study's outputs: `results.csv`, `results.png` and `report.md`, pure functions of
-the result rows (one dict per trial, keys `COLUMNS`)."""
+the result rows (one dict per trial, keys `COLUMNS`; errors in percent).
 
+The report sets each of Wide ResNet's conclusions (Zagoruyko & Komodakis 2016,
+arXiv:1605.07146, Tables 4 and 5) beside this study's trials as a `Conclusion`: a list
+of `Comparison`s, each one difference between two networks oriented so that a positive
+value (or a tie) is the paper's ordering. The trials are single runs (one per network,
+or the mean of `--executions-per-trial`), so the report counts how many comparisons
+keep the paper's ordering (`Conclusion.ordering`: all, n of m, none); it gives no
+verdict, which needs the spread over seeds (`keras-resnet experiment width_depth`).
+"""
+
+import dataclasses
 import itertools
 import os
+import statistics as stats
 
-from keras_resnet.training.plots import figure
-from keras_resnet.training.run_folder import atomic_write, write_csv
+from keras_resnet.cli.figures import figure
+from keras_resnet.cli.files import write_csv, write_text
 from keras_resnet.tuning.budget import format_count
 
 COLUMNS = ("trial_id", "worker", "budget", "block", "depth", "cardinality", "dropout", "widen", "channels",
-           "params", "budget_deviation", "macs", "epochs", "seconds_per_epoch", "train_seconds", "train_accuracy",
-           "val_accuracy", "test_accuracy")
-
-
-
-def _accuracy(row):
-    return row["test_accuracy"] if row["test_accuracy"] != "" else row["val_accuracy"]
-
-
-def _cells(rows):
-    """Mean accuracy, seconds per epoch, train-test gap and widening factor per (budget, depth),
-    of the longest-trained runs (Hyperband also trains networks briefly)."""
-    groups = {}
-    for r in rows:
-        groups.setdefault((r["budget"], r["depth"]), []).append(r)
-    groups = {key: [r for r in rs if r.get("epochs", 0) == max(q.get("epochs", 0) for q in rs)]
-              for key, rs in groups.items()}
-    mean = lambda rs, f: sum(f(r) for r in rs) / len(rs)  # noqa: E731
-    return {key: {"acc": mean(rs, _accuracy), "sec": mean(rs, lambda r: r["seconds_per_epoch"]),
-                  "gap": mean(rs, lambda r: r["train_accuracy"] - _accuracy(r)), "k": mean(rs, lambda r: r["widen"]),
-                  "n": len(rs)}
-            for key, rs in groups.items()}
-
-
-def plot(rows, path):
-    """Accuracy against depth at each budget, and accuracy against training time."""
-    cells = _cells(rows)
-    with figure(path, 2, (11, 4.2), dpi=110, legend_size=8) as (left, right):
-        for budget in sorted({b for b, _ in cells}):
-            depths = sorted(d for b, d in cells if b == budget)
-            label = f"{format_count(budget)} params"
-            line, = left.plot(depths, [cells[budget, d]["acc"] for d in depths], "o-", label=label)
-            budget_rows = [r for r in rows if r["budget"] == budget]
-            right.scatter([r["train_seconds"] for r in budget_rows], [_accuracy(r) for r in budget_rows],
-                          color=line.get_color(), label=label)
-            for r in budget_rows:
-                right.annotate(str(r["depth"]), (r["train_seconds"], _accuracy(r)), fontsize=7,
-                               textcoords="offset points", xytext=(3, 3))
-        metric = "test" if all(r["test_accuracy"] != "" for r in rows) else "validation"
-        left.set(xlabel="depth (width solved for the budget)", ylabel=f"{metric} accuracy",
-                 title="Accuracy against depth at fixed budgets")
-        right.set(xlabel="training time (s)", ylabel=f"{metric} accuracy", title="Accuracy against training time")
-
+           "params", "budget_deviation", "macs", "epochs", "seconds_per_epoch", "train_seconds", "train_error",
+           "val_error", "test_error")
 
 # Wide ResNet, Table 4: (depth, k, params in M, CIFAR-10 error, CIFAR-100 error).
 PAPER_TABLE4 = (
@@ -64,6 +34,123 @@ PAPER_TABLE5 = (("pre-act ResNet-1001", 10.2, 4.92, 22.71), ("WRN-40-4", 8.9, 4.
                 ("WRN-16-8", 11.0, 4.27, 20.43), ("WRN-28-10", 36.5, 4.00, 19.25))
 
 
+def held_out_error(row):
+    """A trial's test error (%), or its validation error where it has no test error."""
+    return row["test_error"] if row["test_error"] != "" else row["val_error"]
+
+
+def _metric(rows):
+    return "test" if all(r["test_error"] != "" for r in rows) else "validation"
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """The trials of one budget and depth, as means over the longest-trained ones
+    (Hyperband also trains networks briefly): held-out error (%), seconds per epoch,
+    generalisation gap (held-out minus training error, points) and widening factor k."""
+
+    error: float
+    seconds: float
+    gap: float
+    k: float
+    n: int
+
+
+def cells(rows):
+    """`{(budget, depth): Cell}` of the result rows."""
+    groups = {}
+    for r in rows:
+        groups.setdefault((r["budget"], r["depth"]), []).append(r)
+    out = {}
+    for key, group in groups.items():
+        longest = [r for r in group if r.get("epochs", 0) == max(q.get("epochs", 0) for q in group)]
+        mean = lambda f: stats.mean(f(r) for r in longest)  # noqa: E731
+        out[key] = Cell(mean(held_out_error), mean(lambda r: r["seconds_per_epoch"]),
+                        mean(lambda r: held_out_error(r) - r["train_error"]), mean(lambda r: r["widen"]), len(longest))
+    return out
+
+
+def plot(rows, path):
+    """Held-out error against depth at each budget, and against training time."""
+    by_cell = cells(rows)
+    with figure(path, 2, (11, 4.2), dpi=110, legend_size=8) as (left, right):
+        for budget in sorted({b for b, _ in by_cell}):
+            depths = sorted(d for b, d in by_cell if b == budget)
+            label = f"{format_count(budget)} params"
+            line, = left.plot(depths, [by_cell[budget, d].error for d in depths], "o-", label=label)
+            budget_rows = [r for r in rows if r["budget"] == budget]
+            right.scatter([r["train_seconds"] for r in budget_rows], [held_out_error(r) for r in budget_rows],
+                          color=line.get_color(), label=label)
+            for r in budget_rows:
+                right.annotate(str(r["depth"]), (r["train_seconds"], held_out_error(r)), fontsize=7,
+                               textcoords="offset points", xytext=(3, 3))
+        ylabel = f"{_metric(rows)} error (%)"
+        left.set(xlabel="depth (width solved for the budget)", ylabel=ylabel,
+                 title="Error against depth at fixed budgets")
+        right.set(xlabel="training time (s)", ylabel=ylabel, title="Error against training time")
+
+
+# The paper's conclusions, as orderings of single runs ---------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Comparison:
+    """Two networks of this study compared: `difference` is positive (or zero) where they
+    keep the paper's ordering; `note` gives the numbers in words."""
+
+    difference: float
+    note: str
+
+    @property
+    def as_paper(self):
+        return self.difference >= 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Conclusion:
+    """One of the paper's conclusions, its evidence there, and this study's comparisons."""
+
+    claim: str
+    paper: str
+    comparisons: tuple
+    needs: str = "needs two or more depths at one budget"
+
+    @property
+    def ordering(self):
+        """How many comparisons keep the paper's ordering: `all`, `n of m`, `none`, or
+        `not testable` where the study has none."""
+        same, n = sum(c.as_paper for c in self.comparisons), len(self.comparisons)
+        if not n:
+            return "not testable"
+        return "all" if same == n else "none" if not same else f"{same} of {n}"
+
+    @property
+    def notes(self):
+        return [c.note for c in self.comparisons] or [self.needs]
+
+
+def _widening(by_cell):
+    """Table 4, each depth down its widths: at one depth, a larger budget (wider) errs less."""
+    budgets, depths = sorted({b for b, _ in by_cell}), sorted({d for _, d in by_cell})
+    comparisons = []
+    for d in depths:
+        at_depth = [b for b in budgets if (b, d) in by_cell]
+        for small, large in zip(at_depth, at_depth[1:]):
+            thin, wide = by_cell[small, d], by_cell[large, d]
+            comparisons.append(Comparison(thin.error - wide.error, f"depth {d}: k={thin.k:.3g} {thin.error:.2f}% -> "
+                                                                   f"k={wide.k:.3g} {wide.error:.2f}%"))
+    return Conclusion("Widening helps at every depth.", "Table 4: at depth 40, k=1/2/4/8 give 6.85/5.33/4.97/4.66% "
+                      "CIFAR-10 error.", tuple(comparisons), "needs a depth at two or more budgets")
+
+
+def _extremes(by_cell):
+    """`(budget, shallow depth, deep depth)` of every budget with two or more depths."""
+    for b in sorted({b for b, _ in by_cell}):
+        ds = sorted(d for bb, d in by_cell if bb == b)
+        if len(ds) > 1:
+            yield b, ds[0], ds[-1]
+
+
 def _paper_pairs():
     """Table 4's networks of near-equal size (within 25%), each as (deeper, shallower)."""
     rows = sorted(PAPER_TABLE4, key=lambda r: r[2])
@@ -71,130 +158,129 @@ def _paper_pairs():
             if a[0] != b[0] and max(a[2], b[2]) / min(a[2], b[2]) <= 1.25]
 
 
-def _verdict(results):
-    if not results:
-        return "not testable"
-    return "yes" if all(results) else "no" if not any(results) else f"partly ({sum(results)} of {len(results)})"
+def _equal_budget(by_cell):
+    """Tables 4 and 5: at an equal budget the shallowest (widest) depth, the deepest, and
+    three conclusions on them: as accurate or more, faster, no less regularised."""
+    accuracy, speed, gap = [], [], []
+    for b, s, d in _extremes(by_cell):
+        shallow, deep, budget = by_cell[b, s], by_cell[b, d], format_count(b)
+        accuracy.append(Comparison(deep.error - shallow.error, f"{budget}: depth {s} (k={shallow.k:.3g}) "
+                                   f"{shallow.error:.2f}% vs depth {d} (k={deep.k:.3g}) {deep.error:.2f}%"))
+        speed.append(Comparison(deep.seconds - shallow.seconds, f"{budget}: depth {d} takes {deep.seconds:.3g} "
+                                f"s/epoch, depth {s} {shallow.seconds:.3g} s/epoch "
+                                f"({deep.seconds / shallow.seconds:.2f}x)"))
+        gap.append(Comparison(deep.gap - shallow.gap, f"{budget}: generalisation gap (held-out minus training "
+                              f"error) {deep.gap:.2f} points at depth {d} vs {shallow.gap:.2f} at depth {s}"))
+    paper = "; ".join(f"WRN-{s[0]}-{s[1]} ({s[2]}M) {s[3]}% vs WRN-{d[0]}-{d[1]} ({d[2]}M) {d[3]}%"
+                      for d, s in _paper_pairs())
+    return [
+        Conclusion("At an equal parameter count a wider, shallower network is as good as a deeper, thinner one or "
+                   "better.", f"Table 4 near-equal sizes (CIFAR-10 error): {paper}. Table 5: WRN-40-4 (8.9M) 4.53% "
+                   "vs pre-act ResNet-1001 (10.2M) 4.92%.", tuple(accuracy)),
+        Conclusion("Wide, shallow networks are much faster to train.", "Table 5: WRN-40-4 trains 8x faster than "
+                   "pre-act ResNet-1001 at a similar error.", tuple(speed)),
+        Conclusion("Very deep thin networks give no extra regularisation.", "Section 3: the thin ResNet-1001 does "
+                   "not overfit less than WRN-40-4; dropout, not depth, regularises.", tuple(gap)),
+    ]
 
 
 def conclusions(rows):
-    """The paper's conclusions, each as (claim, paper evidence, verdict, this run's numbers)."""
-    cells = _cells(rows)
-    budgets = sorted({b for b, _ in cells})
-    depths = sorted({d for _, d in cells})
-    pct = lambda x: f"{100 * x:.2f}%"  # noqa: E731
-    out = []
-
-    # 1. Widening helps at every depth (Table 4, each depth down its widths).
-    tests, notes = [], []
-    for d in depths:
-        bs = [b for b in budgets if (b, d) in cells]
-        if len(bs) > 1:
-            accs = [cells[b, d]["acc"] for b in bs]
-            tests.append(all(y >= x for x, y in zip(accs, accs[1:])))
-            steps = (f"k={cells[b, d]['k']:.3g} {pct(cells[b, d]['acc'])}" for b in bs)
-            notes.append(f"depth {d}: " + " -> ".join(steps))
-    out.append(("Widening helps at every depth.", "Table 4: at depth 40, k=1/2/4/8 give 6.85/5.33/4.97/4.66% "
-                "CIFAR-10 error.", _verdict(tests), notes or ["needs a depth at two or more budgets"]))
-
-    # 2 and 3. At equal parameters wide-and-shallow is as good or better, and faster.
-    acc_tests, speed_tests, acc_notes, speed_notes, gap_tests, gap_notes = [], [], [], [], [], []
-    for b in budgets:
-        ds = [d for d in depths if (b, d) in cells]
-        if len(ds) < 2:
-            continue
-        shallow, deep = cells[b, ds[0]], cells[b, ds[-1]]
-        acc_tests.append(shallow["acc"] >= deep["acc"])
-        acc_notes.append(f"{format_count(b)}: depth {ds[0]} (k={shallow['k']:.3g}) {pct(shallow['acc'])} vs depth "
-                         f"{ds[-1]} (k={deep['k']:.3g}) {pct(deep['acc'])}")
-        speed_tests.append(deep["sec"] > shallow["sec"])
-        speed_notes.append(f"{format_count(b)}: depth {ds[-1]} takes {deep['sec']:.3g} s/epoch, depth {ds[0]} "
-                           f"{shallow['sec']:.3g} s/epoch ({deep['sec'] / shallow['sec']:.2f}x)")
-        gap_tests.append(deep["gap"] >= shallow["gap"])
-        gap_notes.append(f"{format_count(b)}: train-minus-test accuracy gap {pct(deep['gap'])} at depth {ds[-1]} vs "
-                         f"{pct(shallow['gap'])} at depth {ds[0]}")
-    need = ["needs two or more depths at one budget"]
-    paper = "; ".join(f"WRN-{s[0]}-{s[1]} ({s[2]}M) {s[3]}% vs WRN-{d[0]}-{d[1]} ({d[2]}M) {d[3]}%"
-                      for d, s in _paper_pairs())
-    out.append(("At an equal parameter count a wider, shallower network is as good as a deeper, thinner one or "
-                "better.", f"Table 4 near-equal sizes (CIFAR-10 error): {paper}. Table 5: WRN-40-4 (8.9M) 4.53% vs "
-                "pre-act ResNet-1001 (10.2M) 4.92%.", _verdict(acc_tests), acc_notes or need))
-    out.append(("Wide, shallow networks are much faster to train.", "Table 5: WRN-40-4 trains 8x faster than "
-                "pre-act ResNet-1001 at a similar accuracy.", _verdict(speed_tests), speed_notes or need))
-    out.append(("Very deep thin networks give no extra regularisation.", "Section 3: the thin ResNet-1001 does "
-                "not overfit less than WRN-40-4; dropout, not depth, regularises.", _verdict(gap_tests),
-                gap_notes or need))
-    return out
+    """The paper's conclusions (`Conclusion`s) set beside the result rows."""
+    by_cell = cells(rows)
+    return [_widening(by_cell), *_equal_budget(by_cell)]
 
 
-def report(rows, study):
-    """The markdown report: the measured ordering beside Wide ResNet Tables 4 and 5."""
-    cells = _cells(rows)
-    budgets = sorted({b for b, _ in cells})
-    metric = "test" if all(r["test_accuracy"] != "" for r in rows) else "validation"
+# The report --------------------------------------------------------------------------
+
+
+def _trials(rows, study):
     lines = [
         "# Width against depth at fixed parameter budgets", "",
         f"Dataset `{study['dataset']}`, {study['epochs']} epoch(s) per trial, `{study['tuner']}` tuner, "
         f"{len(rows)} completed trial(s), {study['executions_per_trial']} execution(s) per trial. The width of "
-        f"every network was solved from its depth and budget (tolerance {study['tolerance']:.0%}); accuracies "
-        f"are {metric} accuracies, averaged where a budget and depth ran more than once.", "",
+        f"every network was solved from its depth and budget (tolerance {study['tolerance']:.0%}); errors are "
+        f"{_metric(rows)} errors (%), averaged where a budget and depth ran more than once.", "",
         "## Trials", "",
-        "| budget | block | depth | k | params (vs budget) | MACs | epochs | s/epoch | val acc | test acc |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| budget | block | depth | k | params (vs budget) | MACs | epochs | s/epoch | training error | "
+        "validation error | test error |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        test = f"{100 * r['test_accuracy']:.2f}%" if r["test_accuracy"] != "" else "-"
+        test = f"{r['test_error']:.2f}%" if r["test_error"] != "" else "-"
         lines.append(f"| {format_count(r['budget'])} | {r['block']} | {r['depth']} | {r['widen']:.3g} | "
                      f"{r['params']:,} ({100 * r['budget_deviation']:+.1f}%) | {format_count(r['macs'])} | "
-                     f"{r['epochs']} | "
-                     f"{r['seconds_per_epoch']:.3g} | {100 * r['val_accuracy']:.2f}% | {test} |")
-    lines += ["", "## Measured ordering beside Wide ResNet Table 4", "",
-              "| budget | this run, best first | Table 4 within 25% of the budget, best first (CIFAR-10 error) |",
-              "|---|---|---|"]
-    for b in budgets:
-        ds = sorted((d for bb, d in cells if bb == b), key=lambda d: -cells[b, d]["acc"])
-        ours = " > ".join(f"depth {d} (k={cells[b, d]['k']:.3g}, {100 * cells[b, d]['acc']:.2f}%)" for d in ds)
-        near = sorted((r for r in PAPER_TABLE4 if max(r[2] * 1e6, b) / min(r[2] * 1e6, b) <= 1.25), key=lambda r: r[3])
-        theirs = " > ".join(f"WRN-{r[0]}-{r[1]} ({r[2]}M, {r[3]}%)" for r in near) or "none"
+                     f"{r['epochs']} | {r['seconds_per_epoch']:.3g} | {r['train_error']:.2f}% | "
+                     f"{r['val_error']:.2f}% | {test} |")
+    return lines
+
+
+def _ranked(items):
+    """`(text, error)` pairs, lowest error first: `a < b = c`."""
+    items = sorted(items, key=lambda item: item[1])
+    return "".join(("" if i == 0 else " = " if error == items[i - 1][1] else " < ") + text
+                   for i, (text, error) in enumerate(items))
+
+
+def _beside_table4(rows):
+    by_cell = cells(rows)
+    lines = ["", "## Measured ordering beside Wide ResNet Table 4", "",
+             "| budget | this run, lowest error first | Table 4 within 25% of the budget, lowest CIFAR-10 error "
+             "first |",
+             "|---|---|---|"]
+    for b in sorted({b for b, _ in by_cell}):
+        ours = _ranked((f"depth {d} (k={by_cell[b, d].k:.3g}, {by_cell[b, d].error:.2f}%)", by_cell[b, d].error)
+                       for bb, d in by_cell if bb == b)
+        near = (r for r in PAPER_TABLE4 if max(r[2] * 1e6, b) / min(r[2] * 1e6, b) <= 1.25)
+        theirs = _ranked((f"WRN-{r[0]}-{r[1]} ({r[2]}M, {r[3]}%)", r[3]) for r in near) or "none"
         lines.append(f"| {format_count(b)} | {ours} | {theirs} |")
-    lines += ["", "Table 4 (CIFAR-10 / CIFAR-100 error, %): " + "; ".join(
-        f"WRN-{d}-{k} {p}M {c10}/{'-' if c100 is None else c100}" for d, k, p, c10, c100 in PAPER_TABLE4) + ".", "",
-        "## Beside Table 5", "",
-        "Table 5 (CIFAR-10 / CIFAR-100 error, %): " + "; ".join(f"{n} {p}M {a}/{c}" for n, p, a, c in PAPER_TABLE5)
-        + "; WRN-40-4 trains 8x faster than ResNet-1001.", ""]
+    return lines + ["", "Table 4 (CIFAR-10 / CIFAR-100 error, %): " + "; ".join(
+        f"WRN-{d}-{k} {p}M {c10}/{'-' if c100 is None else c100}" for d, k, p, c10, c100 in PAPER_TABLE4) + "."]
+
+
+def _beside_table5(rows):
+    lines = ["", "## Beside Table 5", "",
+             "Table 5 (CIFAR-10 / CIFAR-100 error, %): " + "; ".join(f"{n} {p}M {a}/{c}" for n, p, a, c in PAPER_TABLE5)
+             + "; WRN-40-4 trains 8x faster than ResNet-1001.", ""]
     by_block = {}
     for r in rows:
         by_block.setdefault((r["budget"], r["block"]), []).append(r)
-    compared = False
-    for b in budgets:
-        if (b, "basic") in by_block and (b, "bottleneck") in by_block:
-            wide = max(by_block[b, "basic"], key=_accuracy)
-            thin = max(by_block[b, "bottleneck"], key=_accuracy)
-            lines.append(f"- {format_count(b)}: best WRN-{wide['depth']} (k={wide['widen']:.3g}) "
-                         f"{100 * _accuracy(wide):.2f}% at {wide['seconds_per_epoch']:.3g} s/epoch vs best pre-act "
-                         f"ResNet-{thin['depth']} (k={thin['widen']:.3g}) {100 * _accuracy(thin):.2f}% at "
-                         f"{thin['seconds_per_epoch']:.3g} s/epoch "
-                         f"({thin['seconds_per_epoch'] / wide['seconds_per_epoch']:.2f}x the time per epoch).")
-            compared = True
-    if not compared:
+    both = [b for b in sorted({b for b, _ in by_block}) if (b, "basic") in by_block and (b, "bottleneck") in by_block]
+    for b in both:
+        wide = min(by_block[b, "basic"], key=held_out_error)
+        thin = min(by_block[b, "bottleneck"], key=held_out_error)
+        lines.append(f"- {format_count(b)}: best WRN-{wide['depth']} (k={wide['widen']:.3g}) "
+                     f"{held_out_error(wide):.2f}% at {wide['seconds_per_epoch']:.3g} s/epoch vs best pre-act "
+                     f"ResNet-{thin['depth']} (k={thin['widen']:.3g}) {held_out_error(thin):.2f}% at "
+                     f"{thin['seconds_per_epoch']:.3g} s/epoch "
+                     f"({thin['seconds_per_epoch'] / wide['seconds_per_epoch']:.2f}x the time per epoch).")
+    if not both:
         lines.append("- This run has no budget with both a WRN (6n+4) and a pre-activation bottleneck (9n+2) depth; "
                      "add one, e.g. `--depths 16,40,164`, to set the thin end beside WRN as Table 5 does.")
-    lines += ["", "## The paper's conclusions in this run", "",
-              "The search compares one (averaged) result per network, so these are orderings, not verdicts: no "
-              "interval says whether a difference is larger than the spread between runs. For verdicts with 95% "
-              "intervals over seeds, run `python -m keras_resnet.experiments width_depth`.", "",
-              "| conclusion | paper | same ordering as the paper? | this run |",
-              "|---|---|---|---|"]
-    for claim, paper, verdict, notes in conclusions(rows):
-        lines.append(f"| {claim} | {paper} | **{verdict}** | {'; '.join(notes)} |")
-    lines += ["", "With few epochs or one execution per trial, differences of a fraction of a percent are noise "
-              "(use `--executions-per-trial`, or the experiment above).", ""]
-    return "\n".join(lines)
+    return lines
+
+
+def _orderings(rows):
+    lines = ["", "## The paper's conclusions in this run", "",
+             "Each trial is one run (or the mean of `--executions-per-trial`), so these are orderings of single "
+             "runs, not verdicts: nothing here says whether a difference is larger than the spread between seeds. "
+             "For verdicts (echoed, contradicted, not resolved) from 95% intervals over seeds, run "
+             "`keras-resnet experiment width_depth`.", "",
+             "| conclusion | paper | same ordering as the paper (single runs) | this run |",
+             "|---|---|---|---|"]
+    for c in conclusions(rows):
+        lines.append(f"| {c.claim} | {c.paper} | **{c.ordering}** | {'; '.join(c.notes)} |")
+    return lines + ["", "With few epochs or one execution per trial, differences of a fraction of a percent are "
+                    "noise (use `--executions-per-trial`, or the experiment above).", ""]
+
+
+def report(rows, study):
+    """The markdown report: the trials, and the measured orderings beside Wide ResNet Tables 4 and 5."""
+    return "\n".join(_trials(rows, study) + _beside_table4(rows) + _beside_table5(rows) + _orderings(rows))
 
 
 def write_outputs(rows, output_dir, study):
-    """Writes `results.csv`, `results.png` and `report.md` under `output_dir`."""
+    """Writes `results.csv`, `results.png` and `report.md` under `output_dir`, each atomically."""
     write_csv(os.path.join(output_dir, "results.csv"), rows, COLUMNS)
     if rows:
         plot(rows, os.path.join(output_dir, "results.png"))
-    atomic_write(os.path.join(output_dir, "report.md"), lambda f: f.write(report(rows, study)))
+    write_text(os.path.join(output_dir, "report.md"), report(rows, study))

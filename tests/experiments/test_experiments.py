@@ -1,0 +1,176 @@
+"""The experiments (`keras-resnet experiment`): the verdict rule on constructed inputs,
+every experiment end to end at smoke scale, resuming without repeating runs, and bad
+input before any training."""
+
+import csv
+import json
+import sys
+
+import numpy as np
+import pytest
+
+from keras_resnet.cli import main as cli
+from keras_resnet.cli.parser import ArgumentParser
+from keras_resnet.experiments import command, definitions, report, statistics
+from keras_resnet.experiments import run as run_lib
+
+# --- the statistics ------------------------------------------------------------
+
+
+def test_known_difference_is_echoed():
+    est = statistics.estimate([2.0, 2.5, 1.5, 2.2])
+    assert est.verdict == "echoed" and est.mean == pytest.approx(2.05) and est.low > 0
+    # Student's t with 3 degrees of freedom: 3.182 x sd / sqrt(4).
+    assert est.high - est.mean == pytest.approx(3.1824 * np.std([2.0, 2.5, 1.5, 2.2], ddof=1) / 2, rel=1e-4)
+
+
+def test_reversed_difference_is_contradicted():
+    assert statistics.estimate([-2.0, -2.5, -1.5]).verdict == "contradicted"
+
+
+def test_noise_is_not_resolved():
+    rng = np.random.default_rng(0)
+    assert statistics.estimate(rng.normal(0, 1, 5)).verdict == "not resolved"
+    # A large mean with a huge spread over two seeds is not resolved either.
+    assert statistics.estimate([5.0, -1.0]).verdict == "not resolved"
+
+
+def test_one_seed_gives_no_verdict():
+    with pytest.raises(ValueError, match="at least 2 seeds; received 1 value"):
+        statistics.estimate([3.0])
+
+
+def test_contrast_pairs_by_seed():
+    values = {"deep": {0: 10.0, 1: 12.0, 2: 9.0}, "shallow": {0: 8.0, 1: 11.0}}
+    assert statistics.contrast(values, {"deep": 1, "shallow": -1}) == [2.0, 1.0]  # seed 2 has no pair
+
+
+# --- the experiments as data ---------------------------------------------------
+
+
+def test_every_claim_weighs_networks_of_its_experiment():
+    for e in definitions.EXPERIMENTS.values():
+        labels = {n.label for n in e.networks}
+        assert len(labels) == len(e.networks)
+        for claim in e.claims:
+            assert set(claim.weights) <= labels and sum(claim.weights.values()) == 0
+            assert claim.metric in report.METRICS and claim.paper
+
+
+def test_the_networks_are_the_papers():
+    degradation = definitions.get("degradation")
+    assert degradation.network("plain-56").spec.shortcut == "none"
+    assert degradation.network("plain-56").spec.depth == 56 and degradation.network("ResNet-20").spec.shortcut == "A"
+    units = [n.spec.unit for n in definitions.get("unit_orders").networks]
+    assert units == list("abcde")
+    assert definitions.get("shortcut_scale").network("ResNet-56 x0.5").spec.shortcut_scale == 0.5
+    # The width solver's networks meet their budgets (within the tuner's 10%).
+    from keras_resnet import complexity
+
+    for n in definitions.get("width_depth").networks:
+        counts = complexity(n.spec, input_shape=(32, 32, 1), classes=10)
+        assert abs(counts.trainable_params / n.budget - 1) <= 0.1 and 6 * n.spec.blocks[0] + 4 == n.depth  # WRN-d
+
+
+# --- bad input, before any training ----------------------------------------------
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["degredation"], "Unknown experiment 'degredation'. Did you mean 'degradation'?"),
+    (["degradation", "--seeds", "1"], "at least 2 different seeds"),
+    (["degradation", "--seeds", "0"], "`seeds` must be a positive integer; received seeds=0"),
+    (["degradation", "--epochs", "0"], "received epochs=0"),
+    (["degradation", "--subset", "-3"], "received subset=-3"),
+    (["degradation", "--dataset", "fashion-mnist"], "Did you mean 'fashion_mnist'?"),
+    (["degradation", "--output-dir", "{file}/out"], "received --output-dir='{file}/out', but '{file}' is a file"),
+])
+def test_bad_input_is_one_line_before_any_training(argv, message, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    argv, message = [a.format(file=tmp_path / "file") for a in argv], message.format(file=tmp_path / "file")
+    out = tmp_path / "out"
+    if "--output-dir" not in argv:
+        argv += ["--output-dir", str(out)]
+    assert cli.main(["experiment", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("keras-resnet experiment: error: ") and message in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing written
+
+
+def test_an_impossible_budget_is_refused_before_training():
+    from keras_resnet.tuning.budget import BudgetError
+
+    with pytest.raises(BudgetError, match="10"):
+        definitions._width_depth(budgets=(10,))
+
+
+# --- end to end, at smoke scale --------------------------------------------------
+
+
+def _smoke(name, tmp_path, extra=()):
+    out = tmp_path / name
+    argv = ["experiment", name, "--dataset", "digits", "--seeds", "2", "--epochs", "1", "--subset", "200",
+            "--batch-size", "50", "--output-dir", str(out), *extra]
+    return out, argv
+
+
+@pytest.mark.slow
+# degradation and unit_orders run end to end as tutorials 03 and 04 (tests/test_tutorials.py).
+@pytest.mark.parametrize("name", ["shortcut_scale", "width_depth"])
+def test_each_experiment_writes_all_its_outputs(name, tmp_path, capsys):
+    out, argv = _smoke(name, tmp_path)
+    assert cli.main(argv) == 0
+    e = definitions.get(name)
+    with open(out / "results.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 * len(e.networks) and set(rows[0]) == set(report.COLUMNS)
+    assert {r["seed"] for r in rows} == {"0", "1"}
+    for r in rows:
+        assert 0 <= float(r["test_error"]) <= 100 and int(r["params"]) > 0 and len(json.loads(r["train_curve"])) == 1
+    text = (out / "report.md").read_text()
+    assert (f"Command: `keras-resnet experiment {name} --dataset digits --seeds 2 --epochs 1 --subset 200 "
+            f"--batch-size 50 --output-dir {out}`") in text
+    printed = capsys.readouterr().out
+    for claim, est in report.verdicts(e, rows):  # every claim has two seeds, so a verdict
+        assert est.verdict in ("echoed", "contradicted", "not resolved")
+        assert f"| {claim.statement} | {report.METRICS[claim.metric]} | {est.mean:+.2f} " in text
+        assert f"{est.verdict:>13}: {claim.statement} ({est.mean:+.2f} [" in printed
+    assert (out / f"{name}.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_resume_repeats_no_finished_run(tmp_path, monkeypatch):
+    out, argv = _smoke("degradation", tmp_path)
+    trained = []
+    real_train = run_lib.train
+
+    def interrupted(config):
+        if len(trained) == 3:  # killed while training the fourth run
+            raise KeyboardInterrupt
+        trained.append(config.output_dir)
+        return real_train(config)
+
+    monkeypatch.setattr(run_lib, "train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cli.main(argv)
+    assert len(list((out / "runs").glob("*/seed*/row.json"))) == 3
+    monkeypatch.setattr(run_lib, "train", lambda config: trained.append(config.output_dir) or real_train(config))
+    assert cli.main(argv) == 0
+    assert len(trained) == 8 and len(set(trained)) == 8  # every run trained exactly once
+    # Other settings in the same folder are refused.
+    assert cli.main([*argv[:-2], "--epochs", "2", "--output-dir", str(out)]) == 2
+
+
+def test_tutorials_take_the_commands_options(monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["03_degradation.py", "--batch-size", "16", "--smoke"])
+    args = command.tutorial_arguments("degradation")
+    assert (args.experiment, args.output_dir, args.batch_size) == ("degradation", "degradation", 16)
+    assert {k: getattr(args, k) for k in command.SMOKE} == command.SMOKE
+    def options(tutorial=None):
+        p = ArgumentParser()
+        command.arguments(p, tutorial)
+        return {a.dest for a in p._actions}
+
+    assert options("degradation") == options() - {"experiment"} | {"smoke"}
+    monkeypatch.setattr(sys, "argv", ["03_degradation.py"])
+    args = command.tutorial_arguments("degradation")
+    assert (args.dataset, args.seeds, args.epochs, args.subset) == ("fashion_mnist", 3, None, None)

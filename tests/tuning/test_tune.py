@@ -1,0 +1,393 @@
+"""The width-against-depth study (keras_resnet.tuning, `keras-resnet tune`): solver,
+hypermodel, report, search, outputs, distributed run and resume. Runs use budgets of
+20k-40k parameters, one epoch of two batches of the offline digits, and no XLA compilation."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+import keras
+import keras_tuner
+import pytest
+
+from keras_resnet.cli import main as cli
+from keras_resnet.tuning import command, hypermodel, report
+from keras_resnet.tuning.budget import family, parse_count, plan, plan_all
+
+TOLERANCE = 0.15
+# The grid: 2 budgets x 2 depths = 4 trials.
+TINY = ["--budgets", "20k,40k", "--depths", "10,16", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "32",
+        "--tolerance", str(TOLERANCE), "--jit-compile", "off", "--verbose", "0"]
+GRID = [(20000, 10), (20000, 16), (40000, 10), (40000, 16)]
+ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+ADDRESS = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "8000"}  # a distributed tuner's oracle
+for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+    ENV.pop(name, None)
+
+
+def _rows(output_dir):
+    with open(os.path.join(output_dir, "results.csv"), newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _assert_complete(rows, grid):
+    """Every (budget, depth) of the grid exactly once, every network within tolerance."""
+    assert sorted((int(r["budget"]), int(r["depth"])) for r in rows) == grid
+    for r in rows:
+        p = plan(int(r["budget"]), int(r["depth"]), input_shape=(32, 32, 1), classes=10, tolerance=TOLERANCE)
+        assert int(r["params"]) == p.params  # the built model has the analytic count
+        assert abs(int(r["params"]) / int(r["budget"]) - 1) <= TOLERANCE
+        assert float(r["widen"]) == p.widen and int(r["macs"]) == p.macs
+        assert 0 <= float(r["test_error"]) <= 100 and float(r["seconds_per_epoch"]) > 0
+
+
+def _status(trial_file):
+    """A trial's status, or None while keras-tuner has not (completely) written it."""
+    try:
+        with open(trial_file) as f:
+            return json.load(f)["status"]
+    except (OSError, ValueError):
+        return None
+
+
+def _run(args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "keras_resnet", "tune", *args], env=ENV, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def _stop(process):
+    """Stops a command and everything it started (its own session)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+# The width solver -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("budget, depth, k", [(563_930, 40, 1), (2_243_546, 40, 2), (8_949_210, 40, 4),
+                                              (10_961_370, 16, 8), (36_479_194, 28, 10)])
+def test_solver_finds_the_papers_widths(budget, depth, k):
+    p = plan(budget, depth, tolerance=0.01)
+    assert (p.widen, p.params, p.block) == (k, budget, "basic")
+
+
+def test_solver_thin_end_is_preact_resnet():
+    p = plan(1_703_258, 164, tolerance=0.01)  # He 2016's ResNet-164: k = 1
+    assert (p.channels, p.params, p.block, p.spec.unit) == (16, 1_703_258, "bottleneck", "e")
+
+
+def test_every_planned_network_is_within_tolerance():
+    plans = plan_all([2_200_000, 8_900_000], [10, 16, 22, 28, 40, 164], [1, 2, 4], [0.0], tolerance=0.1)
+    plans.update(plan_all([600_000], [10, 16, 22, 28, 40, 164], tolerance=0.1))
+    assert len(plans) == 2 * 6 * 3 + 6
+    for (budget, depth, cardinality, _), p in plans.items():
+        assert abs(p.params / budget - 1) <= 0.1
+        assert p.spec.groups == cardinality and p.spec.inner_width % cardinality == 0
+    # Fractional widening factors, monotone in depth at a fixed budget.
+    widens = [plans[2_200_000, d, 1, 0.0].widen for d in (10, 16, 22, 28, 40)]
+    assert widens == sorted(widens, reverse=True) and any(k != int(k) for k in widens)
+
+
+def test_budget_no_depth_can_meet_is_an_error():
+    with pytest.raises(ValueError, match=r"No depth in \[10, 16\] can meet the budget 100"):
+        plan_all([100], [10, 16])
+    with pytest.raises(ValueError, match=r"met by depths \[10\] but not by \[1001\]"):
+        plan_all([600_000], [10, 1001])
+
+
+@pytest.mark.parametrize("text, value", [("0.6M", 600_000), ("36k", 36_000), ("1200", 1200), ("1.5G", 1_500_000_000)])
+def test_parse_count(text, value):
+    assert parse_count(text) == value
+
+
+@pytest.mark.parametrize("text", ["", "abc", "1.2T", "-5k", "0"])
+def test_parse_count_rejects(text):
+    with pytest.raises(ValueError, match="parameter count"):
+        parse_count(text)
+
+
+def test_depth_rules():
+    assert family(40).name == "WRN" and family(1001).block == "bottleneck"
+    with pytest.raises(ValueError, match=r"6n\+4 for WRN .*9n\+2 for Pre-activation ResNet.*received depth=30"):
+        family(30)
+
+
+# The hypermodel ----------------------------------------------------------------------
+
+
+def test_hypermodel_space_defaults_and_build():
+    hm = hypermodel.BudgetHyperModel([20_000, 40_000], [10, 11], [1, 2], [0.0, 0.3], input_shape=(16, 16, 3), classes=5,
+                               steps_per_epoch=10, epochs=2, tolerance=0.25)
+    hp = keras_tuner.HyperParameters()
+    model = hm.build(hp)
+    assert [(h.name, list(h.values)) for h in hp.space] == [
+        ("budget", [20_000, 40_000]), ("depth", [10, 11]), ("cardinality", [1, 2]), ("dropout", [0.0, 0.3])]
+    assert hp.values == {"budget": 20_000, "depth": 10, "cardinality": 1, "dropout": 0.0}  # the first values
+    trainable = sum(keras.ops.size(w) for w in model.trainable_weights)
+    assert trainable == hm.plans[20_000, 10, 1, 0.0].params and model.output_shape == (None, 5)
+    assert model.name == "WRN-10-0.5"  # 8 channels: k = 8/16
+    # Trained under Wide ResNet's recipe: Nesterov SGD, weight decay 5e-4 as L2(2.5e-4) on kernels.
+    assert model.optimizer.nesterov and model.get_layer("conv1_conv").kernel_regularizer.l2 == 2.5e-4
+
+    hp.values.update(budget=40_000, depth=11, cardinality=2, dropout=0.3)  # thin bottleneck end, grouped
+    model = hm.build(hp)
+    p = hm.plans[40_000, 11, 2, 0.3]
+    assert sum(keras.ops.size(w) for w in model.trainable_weights) == p.params
+    assert p.block == "bottleneck" and model.get_layer("conv2_block1_2_conv").groups == 2
+    assert model.get_layer("conv2_block1_dropout").rate == 0.3
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(budgets=[20_000, 20_000]), r"`budgets` must be a non-empty list without repeats; received "
+                                     r"budgets=\[20000, 20000\]"),
+    (dict(tolerance=2), r"`tolerance` must be in \[0, 1\); received tolerance=2"),
+    (dict(epochs=0), "`epochs` must be a positive integer; received epochs=0"),
+    (dict(epochs=-2), "`epochs` must be a positive integer; received epochs=-2"),
+    (dict(steps_per_epoch=0), "`steps_per_epoch` must be a positive integer; received steps_per_epoch=0"),
+    (dict(steps_per_epoch=1.5), "`steps_per_epoch` must be a positive integer; received steps_per_epoch=1.5"),
+])
+def test_hypermodel_rejects_bad_options(kwargs, message):
+    options = {**dict(budgets=[20_000], depths=[10], steps_per_epoch=1, epochs=1), **kwargs}
+    with pytest.raises(ValueError, match=message):
+        hypermodel.BudgetHyperModel(**options)
+
+
+def test_make_tuner_rejects_an_unknown_kind():
+    with pytest.raises(ValueError, match=r"`tuner` must be one of \['grid', 'random', 'bayesian', 'hyperband'\]; "
+                                         r"received tuner='annealing'"):
+        hypermodel.make_tuner("annealing", None, "unused")
+
+
+# The report's logic on known numbers --------------------------------------------------
+
+
+def _row(budget, depth, error, sec, train_error, k=1.0, test=True):
+    return {"budget": budget, "depth": depth, "widen": k, "test_error": error if test else "", "val_error": error,
+            "seconds_per_epoch": sec, "train_error": train_error}
+
+
+def _orderings(rows):
+    return {c.claim.split()[0]: c for c in report.conclusions(rows)}
+
+
+def test_conclusions_keep_the_papers_ordering_on_a_wrn_like_result():
+    rows = [_row(1e6, 16, 5.0, 1.0, 1.0, 2), _row(1e6, 40, 6.0, 2.5, 1.0, 1),
+            _row(4e6, 16, 4.0, 3.0, 0.0, 4), _row(4e6, 40, 4.5, 7.0, 0.0, 2)]
+    found = _orderings(rows)
+    assert {name: c.ordering for name, c in found.items()} == {"Widening": "all", "At": "all", "Wide,": "all",
+                                                               "Very": "all"}
+    assert "1M: depth 16 (k=2) 5.00% vs depth 40 (k=1) 6.00%" in found["At"].notes
+    assert "(2.50x)" in found["Wide,"].notes[0]
+    assert found["Widening"].notes == ["depth 16: k=2 5.00% -> k=4 4.00%", "depth 40: k=1 6.00% -> k=2 4.50%"]
+    rows[0]["test_error"] = 10.0  # the shallow network loses at 1M
+    found = _orderings(rows)
+    assert (found["At"].ordering, found["Widening"].ordering) == ("1 of 2", "all")
+    assert [c.difference for c in found["At"].comparisons] == [-4.0, 0.5]  # positive: the paper's ordering
+    rows[2]["test_error"] = rows[3]["test_error"] = 11.0  # wider no longer helps at either depth
+    assert _orderings(rows)["Widening"].ordering == "none"
+
+
+def test_conclusions_need_two_networks_to_compare():
+    one = _orderings([_row(1e6, 16, 5.0, 1.0, 1.0)])
+    assert {c.ordering for c in one.values()} == {"not testable"}
+    assert one["Widening"].notes == ["needs a depth at two or more budgets"]
+
+
+def test_the_report_speaks_of_error_and_orderings():
+    rows = [_row(1e6, 16, 5.0, 1.0, 1.0, 2, test=False), _row(1e6, 40, 6.0, 2.5, 1.0, 1, test=False)]
+    for r in rows:
+        r.update(trial_id="0", block="basic", params=1_000_000, budget_deviation=0.0, macs=10**8, epochs=1)
+    study = {"dataset": "digits", "epochs": 1, "tuner": "grid", "executions_per_trial": 1, "tolerance": 0.1}
+    text = report.report(rows, study)
+    assert "errors are validation errors (%)" in text and "accuracy" not in text
+    assert "| 1M | depth 16 (k=2, 5.00%) < depth 40 (k=1, 6.00%) |" in text
+    assert "| 1M | depth 16 (k=2, 5.00%) = depth 40 (k=1, 5.00%) |" in report.report(
+        [rows[0], {**rows[1], "val_error": 5.0}], study)
+    assert "| same ordering as the paper (single runs) |" in text and "| **all** |" in text
+    for verdict in ("**echoed**", "**contradicted**", "**not resolved**"):  # the experiments' words, named once
+        assert text.count(verdict) <= 1
+
+
+# The command: end to end, errors, distributed, resume ---------------------------------
+
+
+def _one_line(capsys):
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("keras-resnet tune: error: "), err
+    return lines[0]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--budgets", "100"], "No depth in"),
+    (["--depths", "30"], "6n+4"),
+    (["--budgets", "lots"], "parameter count"),
+    (["--tuner", "annealing"], "invalid choice"),
+    (["--frobnicate"], "unrecognized arguments"),
+    (["--epochs", "0"], "`--epochs` must be a positive integer; received --epochs=0"),
+    (["--steps-per-epoch", "-1"], "`--steps-per-epoch` must be a positive integer; received --steps-per-epoch=-1"),
+    (["--recipe", "wnr"], "'wnr'"),
+    (["--workers", "2", "--oracle-ip", "localhost"], "--oracle-ip must be an IP address"),
+    (["--timeout", "5"], "received --timeout=5.0 without --workers"),
+])
+def test_command_errors_before_training(tmp_path, capsys, exit_status, args, message):
+    out = tmp_path / "study"
+    assert exit_status(cli.main, ["tune", *TINY, *args, "--output-dir", str(out)]) == 2
+    assert message in _one_line(capsys)
+    assert not out.exists()  # nothing trained, nothing written
+
+
+@pytest.mark.parametrize("role", ["alone", "launcher", "worker"])
+def test_an_output_dir_under_a_file_is_one_line_in_every_role(tmp_path, capsys, monkeypatch, role):
+    """A launcher checks the folder before it starts a process, and a distributed worker,
+    which leaves the claim to its chief, checks it before it loads anything."""
+    monkeypatch.setattr(subprocess, "Popen", lambda *args, **kwargs: pytest.fail(f"a process was started: {args}"))
+    (tmp_path / "file").write_text("")
+    out = str(tmp_path / "file" / "study")
+    extra = ["--workers", "1"] if role == "launcher" else []
+    for name, value in ({"KERASTUNER_TUNER_ID": "tuner0", **ADDRESS} if role == "worker" else {}).items():
+        monkeypatch.setenv(name, value)
+    assert cli.main(["tune", *TINY, *extra, "--output-dir", out]) == 2
+    assert f"received --output-dir={out!r}, but {str(tmp_path / 'file')!r} is a file" in _one_line(capsys)
+
+
+def test_an_unwritable_output_dir_is_one_line(tmp_path, capsys, monkeypatch):
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o500)
+    if os.access(folder, os.W_OK):  # root writes anyway: a folder that refuses a new entry as this one would
+        real_mkdtemp = tempfile.mkdtemp
+
+        def refused(*args, dir=None, **kwargs):
+            if str(dir) == str(folder):
+                raise PermissionError(13, "Permission denied", str(dir))
+            return real_mkdtemp(*args, dir=dir, **kwargs)
+
+        monkeypatch.setattr(tempfile, "mkdtemp", refused)
+    out = str(folder / "study")
+    try:
+        assert cli.main(["tune", *TINY, "--output-dir", out]) == 2
+    finally:
+        folder.chmod(0o700)
+    assert f"received --output-dir={out!r} ({str(folder)!r} is not writable: Permission denied)" in _one_line(capsys)
+    assert os.listdir(folder) == []
+
+
+@pytest.mark.parametrize("variables, role", [
+    ({}, "alone"), ({"KERASTUNER_TUNER_ID": "chief", **ADDRESS}, "chief"),
+    ({"KERASTUNER_TUNER_ID": "tuner1", **ADDRESS}, "worker"), ({"KERASTUNER_TUNER_ID": "tuner1"}, None),
+])
+def test_distributed_role(monkeypatch, variables, role):
+    for name in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    if role is None:
+        with pytest.raises(ValueError, match=r"missing \['KERASTUNER_ORACLE_IP', 'KERASTUNER_ORACLE_PORT'\]"):
+            command.distributed_role()
+    else:
+        assert command.distributed_role() == role
+
+
+def test_the_launchers_processes_run_the_same_study():
+    """`--workers` starts `keras-resnet tune` with every option of its own but the launcher's."""
+    p, _ = cli.parser("tune")
+    args = p.parse_args([*TINY, "--dropouts", "0,0.3", "--workers", "2", "--timeout", "9", "--output-dir", "x y"])
+    child = p.parse_args(command.child_argv(args))
+    assert vars(child) == {**vars(args), "workers": 0, "timeout": None}
+    assert not any(a.startswith(("--workers", "--timeout", "--oracle-ip")) for a in command.child_argv(args))
+
+
+@pytest.mark.slow
+def test_distributed_chief_and_two_workers(tmp_path):
+    out = str(tmp_path / "study")
+    three = [TINY[0], "20k,30k,40k", TINY[2], "10", *TINY[4:]]  # 3 trials
+    process = _run(["--workers", "2", "--timeout", "240", *three, "--output-dir", out])
+    try:
+        log, _ = process.communicate(timeout=280)
+    finally:
+        _stop(process)
+    assert process.returncode == 0, log[-3000:]
+    assert "without encryption or authentication" in log
+    rows = _rows(out)
+    _assert_complete(rows, [(20000, 10), (30000, 10), (40000, 10)])
+    assert {r["worker"] for r in rows} == {"tuner0", "tuner1"}  # both workers ran trials
+    assert os.path.exists(os.path.join(out, "tuner", "chief.json"))
+
+
+@pytest.mark.slow
+def test_a_second_launcher_into_a_busy_folder_says_so_in_lines(tmp_path):
+    """Another process holds the study: its chief refuses in one line naming that process, and
+    the launcher stops its worker and says so in one line, exit status 1, no traceback."""
+    out = tmp_path / "study"
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        from keras_resnet.cli import run_folder
+        run_folder.claim({str(out)!r}, "study.json", {{"a": 1}}, resume=False, what="study")
+        print("locked", flush=True)
+        import time; time.sleep(120)
+    """)], stdout=subprocess.PIPE, text=True, env=ENV)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        process = _run(["--workers", "1", "--timeout", "200", *TINY, "--output-dir", str(out)])
+        try:
+            log, _ = process.communicate(timeout=240)
+        finally:
+            _stop(process)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert process.returncode == 1, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
+    assert f"is in use by process {holder.pid}" in log
+    assert "keras-resnet tune: error: A tuner process exited with status 2; stopping the search" in log
+
+
+@pytest.mark.slow
+def test_grid_search_end_to_end_resumes_after_a_kill(tmp_path):
+    out = str(tmp_path / "study")
+    process = _run([*TINY, "--output-dir", out])
+    first = os.path.join(out, "tuner", "trial_0", "trial.json")
+    try:
+        deadline = time.monotonic() + 200
+        while _status(first) != "COMPLETED":
+            assert process.poll() is None and time.monotonic() < deadline, "the first trial did not finish"
+            time.sleep(0.2)
+        time.sleep(1)  # into the second trial's training, past keras-tuner's (non-atomic) bookkeeping writes
+    finally:
+        _stop(process)  # killed without warning, as by a lost machine
+    finished = json.load(open(first))
+    assert not os.path.exists(os.path.join(out, "results.csv"))
+
+    process = _run([*TINY, "--output-dir", out])
+    try:
+        log, _ = process.communicate(timeout=200)
+    finally:
+        _stop(process)
+    assert process.returncode == 0, log[-3000:]
+    rows = _rows(out)
+    _assert_complete(rows, GRID)
+    assert sorted(os.listdir(os.path.join(out, "tuner"))) == [
+        "oracle.json", "trial_0", "trial_1", "trial_2", "trial_3", "tuner0.json"]
+    assert json.load(open(first))["metrics"] == finished["metrics"]  # trial 0 was not run again
+
+    with open(os.path.join(out, "results.png"), "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    report = open(os.path.join(out, "report.md")).read()
+    for text in ("Table 4", "Table 5", "WRN-40-4 8.9M 4.97/22.89", "| budget | this run, lowest error first",
+                 "Widening helps at every depth.", "same ordering as the paper (single runs)"):
+        assert text in report
+    assert f"{float(rows[0]['test_error']):.2f}%" in report
+
+    # The same study again: nothing to do, nothing lost.
+    assert cli.main(["tune", *TINY, "--output-dir", out]) == 0
+    assert _rows(out) == rows
+    # A different study in the same folder is refused before any training.
+    assert cli.main(["tune", TINY[0], "20k", *TINY[2:], "--output-dir", out]) == 2
+    assert _rows(out) == rows
