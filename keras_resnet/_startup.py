@@ -1,13 +1,9 @@
 """A quiet start-up for the command line: no TensorFlow C++ log lines before the first epoch.
 
-Importing TensorFlow writes INFO lines from C++ (oneDNN, "Could not find cuda drivers",
-CPU features) to file descriptor 2 before its logging reads `TF_CPP_MIN_LOG_LEVEL`, and a
-machine without a GPU later logs `failed call to cuInit` as an error. None of it concerns
-the user of `keras-resnet`. When this process is that command (`keras-resnet ...` or
-`python -m keras_resnet ...`), `keras_resnet/__init__.py` imports Keras here with file
-descriptor 2 captured, then writes back every captured line that is not such a log line
-(and all of them if the import fails), and sets `TF_CPP_MIN_LOG_LEVEL=3` unless it is set.
-A program that imports keras_resnet as a library keeps TensorFlow's output as it is.
+Importing TensorFlow writes INFO lines from C++ (oneDNN, "Could not find cuda drivers", CPU features) to file
+descriptor 2 before its logging reads `TF_CPP_MIN_LOG_LEVEL`. When this process is the `keras-resnet` command,
+Keras is imported here with descriptor 2 captured, and every captured line that is not such a log line is written
+back. A program that imports keras_resnet as a library keeps TensorFlow's output as it is.
 """
 
 import contextlib

@@ -1,16 +1,13 @@
 """The architecture of every residual network, written once against a set of operations.
 
-`network(ops, x, spec, top)` reads a `Spec` and calls `ops.conv`, `ops.bn`, `ops.relu`, ...
-with keyword arguments. Two interpreters run it: `keras_resnet.keras_ops.KerasLayers` creates
-Keras layers on symbolic tensors (`keras_resnet.build`), `keras_resnet.complexity.Counter`
-follows shapes and counts parameters and multiply-accumulates (`keras_resnet.complexity`),
-so the two always describe the same network.
+`network(ops, x, spec, top)` reads a `Spec` and calls `ops.conv`, `ops.bn`, ... Two interpreters run it:
+`keras_ops.KerasLayers` creates Keras layers (`build`), `complexity.Counter` follows shapes and counts parameters
+and multiply-accumulates, so the two always describe the same network.
 
-Papers: He et al. 2015 (arXiv:1512.03385) Fig. 5 blocks and shortcut options A/B/C; He et al.
-2016 (arXiv:1603.05027) Fig. 4 unit orders; Zagoruyko & Komodakis 2016 (arXiv:1605.07146)
-dropout between the convs; Xie et al. 2017 (arXiv:1611.05431) grouped 3x3 convs; He et al.
-2019 (arXiv:1812.01187) deep stem and average-pooled shortcut; Hu et al. 2018
-(arXiv:1709.01507) squeeze-and-excitation; Huang et al. 2016 (arXiv:1603.09382) stochastic depth.
+Papers: He et al. 2015 (arXiv:1512.03385) Fig. 5 blocks and shortcut options A/B/C; He et al. 2016
+(arXiv:1603.05027) Fig. 4 unit orders; Zagoruyko & Komodakis 2016 (arXiv:1605.07146) dropout between the convs;
+Xie et al. 2017 (arXiv:1611.05431) grouped 3x3 convs; He et al. 2019 (arXiv:1812.01187) deep stem and
+average-pooled shortcut; Hu et al. 2018 (arXiv:1709.01507) SE; Huang et al. 2016 (arXiv:1603.09382) drop path.
 """
 
 import dataclasses
@@ -75,9 +72,8 @@ def _stem(ops, x, spec):
 
 
 def stages(spec):
-    """(stage, block, stride) for every block. Stage i > 0 halves the resolution in
-    its first block, or, in keras.applications' pre-activation (TF-slim) layout,
-    stage i < last halves it in its last block."""
+    """(stage, block, stride) for every block. Stage i > 0 halves the resolution in its first block, or, in
+    keras.applications' pre-activation (TF-slim) layout, stage i < last halves it in its last block."""
     last_stage = len(spec.blocks) - 1
     for stage, n in enumerate(spec.blocks):
         for b in range(n):
@@ -86,8 +82,8 @@ def stages(spec):
 
 
 def activations(ops, x, names, prefix, last_name=None, zero_gamma=False):
-    """Applies "bn"/"relu" in order, named `{prefix}_bn`, `{prefix}_relu`;
-    `zero_gamma`: a first BN starts with gamma 0 (`Spec.zero_init_last`)."""
+    """Applies "bn"/"relu" in order, named `{prefix}_bn`, `{prefix}_relu`; `zero_gamma`: a first BN starts with
+    gamma 0 (`Spec.zero_init_last`)."""
     for i, act in enumerate(names):
         name = last_name if last_name and i == len(names) - 1 else f"{prefix}_{act}"
         x = ops.bn(x, name, zero_gamma=zero_gamma and i == 0) if act == "bn" else ops.relu(x, name)
@@ -95,8 +91,8 @@ def activations(ops, x, names, prefix, last_name=None, zero_gamma=False):
 
 
 def block(ops, x, spec, *, channels, inner, out, stride, name, drop_path=0.0):
-    """One residual block (He 2015 Fig. 5, ordered as He 2016 Fig. 4 `spec.unit`) from
-    `channels` to `out` channels, `inner` wide inside; `drop_path`: its stochastic-depth rate."""
+    """One residual block (He 2015 Fig. 5, ordered as He 2016 Fig. 4 `spec.unit`) from `channels` to `out`
+    channels, `inner` wide inside; `drop_path`: its stochastic-depth rate."""
     pre, end, post = UNITS[spec.unit]
     y = activations(ops, x, pre, f"{name}_preact")
     residual = shortcut(ops, x, y, spec, channels=channels, out=out, stride=stride, name=name)
@@ -108,11 +104,10 @@ def block(ops, x, spec, *, channels, inner, out, stride, name, drop_path=0.0):
         acts = end if last else ("bn", "relu")
         normalized = acts[:1] == ("bn",)
         s = stride if i == spec.strided_conv else 1
-        # zero_init_last: the BN after the branch's last conv starts at gamma 0, or the conv itself at 0.
-        zero = last and spec.zero_init_last
+        zero = last and spec.zero_init_last  # the BN after the branch's last conv starts at gamma 0, or the conv
+        # Explicit pads are symmetric, as in torch.
         y = ops.conv(y, f"{name}_{i + 1}", filters, kernel, stride=s, groups=spec.groups if kernel == 3 else 1,
-                     bias=spec.conv_bias(normalized=normalized),
-                     pad=kernel > 1 and (s > 1 or spec.slim),  # explicit pads are symmetric, as in torch
+                     bias=spec.conv_bias(normalized=normalized), pad=kernel > 1 and (s > 1 or spec.slim),
                      zero=zero and not normalized)
         y = activations(ops, y, acts, f"{name}_{i + 1}", zero_gamma=zero)
     if spec.se_ratio:
@@ -127,10 +122,9 @@ def block(ops, x, spec, *, channels, inner, out, stride, name, drop_path=0.0):
 
 
 def shortcut(ops, x, preactivated, spec, *, channels, out, stride, name):
-    """He 2015's shortcut of the block input `x` from `channels` to `out` channels: a 1x1
-    projection (option B where the channels change, C always), the identity subsampled and
-    zero-padded (option A, and B where only the resolution changes), or `None` for a plain
-    network. Pre-activation units project their `preactivated` input (He 2016, WRN)."""
+    """He 2015's shortcut of the block input `x` from `channels` to `out` channels: a 1x1 projection (option B
+    where the channels change, C always), the identity subsampled and zero-padded (option A, and B where only the
+    resolution changes), or `None` for a plain network. Pre-activation units project their `preactivated` input."""
     if spec.shortcut == "none":
         return None
     pooled = spec.avg_down and stride > 1  # ResNet-D: a 2x2 average pool subsamples first
@@ -151,8 +145,8 @@ def shortcut(ops, x, preactivated, spec, *, channels, out, stride, name):
 
 
 def squeeze_excite(ops, x, *, channels, hidden, name):
-    """Hu 2018: channel weights from the global average, 1x1 down to `hidden`,
-    ReLU, 1x1 back to `channels`, sigmoid; both 1x1 convs with a bias (timm's `SEModule`)."""
+    """Hu 2018: channel weights from the global average, 1x1 down to `hidden`, ReLU, 1x1 back to `channels`,
+    sigmoid; both 1x1 convs with a bias (timm's `SEModule`)."""
     s = ops.pool(x, kind="avg", name=f"{name}_squeeze", keepdims=True)
     s = ops.relu(ops.conv(s, f"{name}_reduce", hidden, 1, bias=True), f"{name}_relu")
     s = ops.sigmoid(ops.conv(s, f"{name}_expand", channels, 1, bias=True), f"{name}_gate")
@@ -160,8 +154,8 @@ def squeeze_excite(ops, x, *, channels, hidden, name):
 
 
 def input_shape_of(spec, top, input_shape, input_tensor=None):
-    """Checks keras.applications' input arguments for `spec`; returns the input shape as
-    given (channels where Keras' image data format puts them) and as (H, W, C)."""
+    """Checks keras.applications' input arguments for `spec`; returns the input shape as given (channels where
+    Keras' image data format puts them) and as (H, W, C)."""
     one_of("pooling", top.pooling, POOLINGS)
     one_of("include_top", top.include_top, (True, False))
     positive("classes", top.classes)

@@ -20,29 +20,25 @@ def build(model, include_top=True, weights=None, input_tensor=None, input_shape=
     Args:
         model: a name in `keras_resnet.SPECS` (e.g. `"ResNet50"`) or a `Spec`.
         include_top: whether to end with global average pooling and a dense classifier.
-        weights: `None` (random initialisation), `"imagenet"` (keras.applications'
-            ImageNet weights, for ResNet50/101/152 and V2; see
-            `keras_resnet.weight_files`) or the path of a weights file.
+        weights: `None` (random initialisation), `"imagenet"` (keras.applications' ImageNet weights, for
+            ResNet50/101/152 and V2; see `keras_resnet.weight_files`) or the path of a weights file.
         input_tensor: optional Keras tensor to use as the model's input.
-        input_shape: `(height, width, channels)` (channels first when Keras is so
-            configured); any channel count; height and width may be `None`
-            without the top. Default: 224x224x3 (ImageNet stem) or 32x32x3
-            (CIFAR stem) with the top, `(None, None, 3)` without.
-        pooling: `None`, `"avg"` or `"max"`: global pooling of the features when
-            `include_top=False`.
+        input_shape: `(height, width, channels)` (channels first when Keras is so configured); any channel count;
+            height and width may be `None` without the top. Default: 224x224x3 (ImageNet stem) or 32x32x3 (CIFAR stem)
+            with the top, `(None, None, 3)` without.
+        pooling: `None`, `"avg"` or `"max"`: global pooling of the features when `include_top=False`.
         classes: classifier width; default 1000 (ImageNet stem) or 10 (CIFAR stem).
         classifier_activation: activation of the classifier; `None` for logits.
         name: model name; default the table name in lower case, or "resnet".
-        dtype: dtype policy of the layers, e.g. `"mixed_bfloat16"`; default the
-            global policy (`keras.mixed_precision.set_global_policy`). The
-            classifier computes and returns its variable dtype (float32 under
-            mixed precision).
-        **changes: `Spec` fields to override, e.g. `layout="torchvision"`,
-            `unit="e"`, `shortcut="none"` (the plain network), `dropout=0.3`.
+        dtype: dtype policy of the layers, e.g. `"mixed_bfloat16"`; default the global policy
+            (`keras.mixed_precision.set_global_policy`). The classifier computes and returns its variable dtype
+            (float32 under mixed precision).
+        **changes: `Spec` fields to override, e.g. `layout="torchvision"`, `unit="e"`, `shortcut="none"` (the plain
+            network), `dropout=0.3`.
 
     Returns:
-        A `keras.Model`. The outputs of the stages are the layers named in
-        `spec.stage_outputs` (`conv{stage}_block{n}_out`).
+        A `keras.Model`. The outputs of the stages are the layers named in `spec.stage_outputs`
+        (`conv{stage}_block{n}_out`).
 
     Example:
         >>> model = keras_resnet.build("ResNet56", shortcut="none")  # plain-56

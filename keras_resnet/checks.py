@@ -16,9 +16,8 @@ def is_number(value, kind=int):
 
 
 def positive(field, value, kind=int, limit=None):
-    """Returns `value` if it is a positive integer (`kind=int`) or a positive finite number
-    (`kind=(int, float)`), at most `limit` if given; raises ValueError naming `field`
-    otherwise. Booleans, strings, None, NaN and infinity are neither."""
+    """Returns `value` if it is a positive number of `kind` (as `is_number`), at most `limit` if given;
+    raises ValueError naming `field` otherwise."""
     if not is_number(value, kind) or value <= 0 or (limit is not None and value > limit):
         what = "a positive integer" if kind is int else "a positive number"
         bound = f" of at most {limit:,}" if limit is not None else ""
@@ -34,8 +33,7 @@ def seed(field, value):
 
 
 def between(field, value, low, high, *, high_open=True):
-    """Returns `value` if it is a finite number in [low, high) (`high_open`) or [low, high];
-    raises ValueError naming `field` otherwise."""
+    """Returns `value` if it is a finite number in [low, high) (`high_open`) or [low, high]; ValueError otherwise."""
     if not is_number(value, (int, float)) or not (low <= value < high if high_open else low <= value <= high):
         interval = f"[{low}, {high}{')' if high_open else ']'}"
         raise ValueError(f"`{field}` must be in {interval}; received {field}={value!r}")

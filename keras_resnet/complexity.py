@@ -1,8 +1,6 @@
-"""Parameters and multiply-accumulates of a network, from its spec alone.
-
-`Counter` runs `keras_resnet.architecture` on shapes instead of tensors: every operation
-follows (height, width, channels) and adds its weights and MACs, so `complexity` and
-`keras_resnet.build` read the same architecture and cannot disagree.
+"""Parameters and multiply-accumulates of a network, from its spec alone: `Counter` runs
+`keras_resnet.architecture` on (height, width, channels) shapes instead of tensors, so it cannot disagree with
+`keras_resnet.build`.
 """
 
 import dataclasses
@@ -14,8 +12,7 @@ from keras_resnet.architecture import Top, input_shape_of, network
 from keras_resnet.spec import Spec
 from keras_resnet.table import get_spec
 
-# Parameters of a network, at most: 4 GB of float32 weights, before the optimizer's
-# copies. The largest table row (ResNeXt101_64x4d) has 83 million.
+# Parameters of a network, at most: 4 GB of float32 weights. The largest table row (ResNeXt101_64x4d) has 83 million.
 MAX_PARAMS = 1_000_000_000
 
 
@@ -26,9 +23,8 @@ class Complexity:
     Attributes:
         trainable_params: trainable weights (what torch's `parameters()` counts).
         params: Keras' `count_params()`: also BatchNorm's moving mean and variance.
-        macs: multiply-accumulates of one forward pass of one image (convs and the
-            dense layer, as torchvision and the papers count), or `None` for a
-            variable input size.
+        macs: multiply-accumulates of one forward pass of one image (convs and the dense layer, as torchvision
+            and the papers count), or `None` for a variable input size.
     """
 
     trainable_params: int = 0

@@ -1,8 +1,5 @@
-"""The operations of `keras_resnet.architecture` as Keras layers: what `keras_resnet.build` runs.
-
-Every layer gets the network's dtype policy, and the settings that a `Spec` fixes for the
-whole network (BatchNorm axis, epsilon and momentum; the conv initializer) are bound once,
-in `KerasLayers.__init__`.
+"""The operations of `keras_resnet.architecture` as Keras layers: what `keras_resnet.build` runs. Every layer
+gets the network's dtype policy; what a `Spec` fixes for the whole network is bound once, in `__init__`.
 """
 
 import copy
@@ -14,8 +11,6 @@ from keras_resnet.layers import BatchNormalization, Conv2D
 
 
 class KerasLayers:
-    """Creates the network's Keras layers on symbolic tensors."""
-
     def __init__(self, spec, dtype):
         self.dtype = dtype  # a keras.DTypePolicy
         self.channels_last = keras.config.image_data_format() == "channels_last"
@@ -35,9 +30,8 @@ class KerasLayers:
                            name=f"{prefix}_conv")(x)
 
     def _initializer(self):
-        """A new initializer for every conv: one unseeded Keras 3 initializer object shared
-        by several layers draws the *same* kernel for every conv of the same shape, so all
-        blocks of a stage would start identical and their branches add up coherently."""
+        """A new initializer for every conv: one unseeded Keras 3 initializer object shared by several layers draws
+        the *same* kernel for every conv of the same shape, so all blocks of a stage would start identical."""
         return keras.initializers.get(copy.deepcopy(self.init)) if isinstance(self.init, dict) else self.init
 
     def bn(self, x, name, zero_gamma=False):
@@ -60,8 +54,8 @@ class KerasLayers:
         return self._layer(keras.layers.Multiply, name=name)([a, b])
 
     def avgpool(self, x, name, size):
-        # "same": an odd size keeps its last row, averaged over what exists, as
-        # torch's AvgPool2d(ceil_mode=True, count_include_pad=False) in timm.
+        # "same": an odd size keeps its last row, averaged over what exists, as timm's torch AvgPool2d(ceil_mode=True,
+        # count_include_pad=False).
         return self._layer(keras.layers.AveragePooling2D, size, strides=size, padding="same", name=name)(x)
 
     def maxpool(self, x, prefix, size, stride, pad=0):
@@ -71,10 +65,9 @@ class KerasLayers:
                            name=f"{prefix}_pool" if pad else prefix)(x)
 
     def pad_channels(self, x, n, name):
-        """Option A's `n` zero channels from Keras' own layers, so that a saved model loads
-        without keras_resnet: x times 0, repeated and cut to n channels, concatenated after x.
-        Not a pad op: TensorFlow 2.21's oneDNN remapper crashes fusing conv + bias + add with
-        a padded addend (tests/test_architecture.py)."""
+        """Option A's `n` zero channels from Keras' own layers, so that a saved model loads without keras_resnet: x
+        times 0, repeated and cut to n channels, concatenated after x. Not a pad op: TensorFlow 2.21's oneDNN
+        remapper crashes fusing conv + bias + add with a padded addend (tests/test_architecture.py)."""
         channels = x.shape[self.axis]
         zeros = self._layer(keras.layers.Rescaling, 0.0, name=f"{name}_zeros")(x)
         copies = -(-n // channels)
@@ -95,8 +88,7 @@ class KerasLayers:
         return self._layer(keras.layers.Rescaling, factor, name=name)(x)
 
     def identity(self, x, name):
-        # Identity has no get_config of its own: Keras' automatic one takes the policy's
-        # name, not a DTypePolicy object (which it cannot serialize).
+        # Identity has no get_config of its own: Keras' automatic one takes a policy's name, not a DTypePolicy.
         return keras.layers.Identity(name=name, dtype=self.dtype.name)(x)
 
     def pool(self, x, kind, name, keepdims=False):
@@ -104,6 +96,5 @@ class KerasLayers:
         return self._layer(layer, name=name, keepdims=keepdims)(x)
 
     def dense(self, x, units, activation, name):
-        # The classifier computes in the variable dtype (float32 under mixed precision), so that
-        # softmax and the loss see float32, as Keras' mixed-precision guide advises.
+        # In the variable dtype (float32 under mixed precision), as Keras' mixed-precision guide advises.
         return keras.layers.Dense(units, activation=activation, name=name, dtype=self.dtype.variable_dtype)(x)

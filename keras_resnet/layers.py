@@ -1,15 +1,10 @@
-"""Keras' own Conv2D and BatchNormalization made fast on TensorFlow.
+"""Keras' own Conv2D and BatchNormalization made fast on TensorFlow (docs/benchmark.md).
 
-`Conv2D` and `BatchNormalization` are drop-in subclasses of the Keras layers of
-the same names: same arguments, weights and results. On the TensorFlow backend
-they call TensorFlow's native kernels (grouped convolution; fused batch
-normalization) wherever a one-time probe finds that the kernel exists and
-agrees with the definition; everywhere else they are Keras' layers unchanged.
-They keep Keras' class names because Keras' weights files (`.weights.h5`)
-address layers by class name and position: a model built with either class
-loads the other's weights. A saved model (`.keras`) names Keras' own classes
-for them, so that it loads where keras_resnet is not installed, and loads
-them back as these classes where keras_resnet is imported (`_saved_as_keras`).
+`Conv2D` and `BatchNormalization` are drop-in subclasses of the Keras layers of the same names: same arguments,
+weights and results. On the TensorFlow backend they call TensorFlow's native kernels (grouped convolution; fused
+batch normalization) wherever a one-time probe finds that the kernel exists and agrees with the definition;
+everywhere else they are Keras' layers unchanged. They keep Keras' class names because `.weights.h5` files
+address layers by class name and position: a model built with either class loads the other's weights.
 """
 
 import concurrent.futures
@@ -19,10 +14,8 @@ import keras
 import numpy as np
 
 
-
 def _tf_grouped_conv(inputs, kernel, strides, padding, data_format, dilation_rate):
-    """TensorFlow's own grouped convolution: `tf.nn.conv2d` with a kernel of
-    shape `(kh, kw, in/groups, out)` (oneDNN on CPU, cuDNN on GPU)."""
+    """TensorFlow's own grouped convolution: `tf.nn.conv2d` with a kernel of shape `(kh, kw, in/groups, out)`."""
     import tensorflow as tf
 
     return tf.nn.conv2d(inputs, kernel, strides=strides, padding=padding.upper(),
@@ -31,25 +24,16 @@ def _tf_grouped_conv(inputs, kernel, strides, padding, data_format, dilation_rat
 
 @functools.cache
 def native_grouped_conv(data_format, dtype):
-    """Whether TensorFlow runs grouped convolutions of `dtype` natively here.
-
-    Keras 3 sends every grouped convolution on the TensorFlow backend through
-    XLA, because TensorFlow once had no CPU kernel for them; XLA's CPU gradient
-    of a grouped convolution is ~300x slower than TensorFlow's oneDNN kernel
-    where that exists (TensorFlow 2.21). Rather than trusting version numbers,
-    this runs a small grouped convolution and its gradients once on the default
-    device and compares them with the same convolution done group by group.
-    Cached per `(data_format, dtype)`.
-
-    Returns:
-        `False` on other backends, or if the op fails or disagrees.
-    """
+    """Whether TensorFlow runs grouped convolutions of `dtype` natively here (Keras 3 sends them through XLA,
+    whose CPU gradient is far slower). Rather than trusting version numbers, this runs a small grouped convolution
+    and its gradients once on the default device and compares them with the same convolution done group by group;
+    `False` on other backends, or if the op fails or disagrees."""
     return _probe(_probe_grouped_conv, data_format, dtype)
 
 
 def _probe(check, *args):
-    """Runs `check(*args)` on TensorFlow; `False` on other backends or where a
-    TensorFlow op fails (no kernel for this device, format or dtype)."""
+    """Runs `check(*args)` on TensorFlow; `False` on other backends or where a TensorFlow op fails (no kernel for
+    this device, format or dtype)."""
     if keras.backend.backend() != "tensorflow":
         return False
     import tensorflow as tf
@@ -60,18 +44,26 @@ def _probe(check, *args):
         except (tf.errors.OpError, ValueError, TypeError):
             return False
 
-    # A fresh thread runs eagerly, with gradient tapes recording, even when the
-    # caller is tracing a tf.function (as Keras does when it builds a model).
+    # A fresh thread runs eagerly, with gradient tapes recording, even when the caller is tracing a tf.function.
     with concurrent.futures.ThreadPoolExecutor(1) as thread:
         return thread.submit(run).result()
 
 
-def _all_close(results, references, dtype):
+def _agrees(compute, reference, watched, dtype):
+    """Whether `compute()` and `reference()`, each a sequence of tensors, agree to `dtype`'s rounding, and so do
+    the gradients of the sum of squares of their first tensors with respect to `watched`."""
     import tensorflow as tf
+
+    def with_gradients(function):
+        with tf.GradientTape() as tape:
+            tape.watch(watched)
+            y, *rest = function()
+            loss = tf.reduce_sum(tf.cast(y, tf.float32) ** 2)
+        return [y, *rest, *tape.gradient(loss, watched)]
 
     tolerance = 1e-4 if tf.as_dtype(dtype).size >= 4 else 5e-2  # float16/bfloat16 round more
     return all(np.allclose(tf.cast(a, tf.float32), tf.cast(b, tf.float32), tolerance, tolerance)
-               for a, b in zip(results, references, strict=True))
+               for a, b in zip(with_gradients(compute), with_gradients(reference), strict=True))
 
 
 def _probe_grouped_conv(data_format, dtype):
@@ -82,34 +74,22 @@ def _probe_grouped_conv(data_format, dtype):
     x = tf.random.stateless_normal((1, 5, 5, 4) if channels_last else (1, 4, 5, 5), (1, 2), dtype=dtype)
     kernel = tf.random.stateless_normal((3, 3, 2, 4), (3, 4), dtype=dtype)  # 2 groups
 
-    def with_gradients(conv):
-        with tf.GradientTape() as tape:
-            tape.watch([x, kernel])
-            y = conv()
-            loss = tf.reduce_sum(tf.cast(y, tf.float32) ** 2)
-        return [y, *tape.gradient(loss, [x, kernel])]
+    def native():
+        return [_tf_grouped_conv(x, kernel, 2, "same", data_format, 1)]
 
     def per_group():  # the definition of a grouped convolution
         parts = zip(tf.split(x, 2, axis), tf.split(kernel, 2, -1))
-        return tf.concat([_tf_grouped_conv(xi, ki, 2, "same", data_format, 1) for xi, ki in parts], axis)
+        return [tf.concat([_tf_grouped_conv(xi, ki, 2, "same", data_format, 1) for xi, ki in parts], axis)]
 
-    native = with_gradients(lambda: _tf_grouped_conv(x, kernel, 2, "same", data_format, 1))
-    return _all_close(native, with_gradients(per_group), dtype)
+    return _agrees(native, per_group, [x, kernel], dtype)
 
 
 def _saved_as_keras(cls):
-    """Makes `cls`, a subclass of the Keras layer of the same name, save as that
-    Keras layer and load back as `cls` where keras_resnet is imported.
-
-    Keras records a layer's class as `module`, `class_name` and `registered_name`,
-    and looks the registered name up first. `cls` is recorded as
-    `keras.layers.<name>` with the registered name `<name>`: a program without
-    keras_resnet finds no such registration and loads Keras' own layer (Keras
-    accepts a built-in's registered name when it equals the class name), while
-    importing keras_resnet registers `cls` under that name. Keras writes no
-    registered name for its own layers, so their saved models still load as
-    Keras' layers.
-    """
+    """Makes `cls`, a subclass of the Keras layer of the same name, save as that Keras layer and load back as
+    `cls` where keras_resnet is imported. Keras records a layer as `module`, `class_name` and `registered_name`, and
+    looks the registered name up first: `cls` is recorded as `keras.layers.<name>` registered as `<name>`, which
+    importing keras_resnet registers; without it, Keras accepts a built-in's registered name equal to its class name
+    and loads its own layer. Keras' own layers have no registered name: their saved models load as Keras' layers."""
     cls.__module__ = "keras.layers"  # what Keras writes as the saved layer's module
     keras.saving.get_custom_objects()[cls.__name__] = cls
     return cls
@@ -117,15 +97,8 @@ def _saved_as_keras(cls):
 
 @_saved_as_keras
 class Conv2D(keras.layers.Conv2D):
-    """`keras.layers.Conv2D` whose grouped convolutions are fast on TensorFlow.
-
-    Same arguments, weights and results as `keras.layers.Conv2D`. Keras 3
-    compiles every grouped convolution (`groups > 1`) with XLA on the TensorFlow
-    backend, which makes ResNeXt training ~30x slower on a CPU; this layer calls
-    TensorFlow's native grouped kernel instead wherever `native_grouped_conv`
-    finds one, and otherwise (other backends, older TensorFlow, a device or
-    dtype without the kernel) does exactly what `keras.layers.Conv2D` does.
-    """
+    """`keras.layers.Conv2D` whose grouped convolutions (`groups > 1`) call TensorFlow's native kernel, not XLA,
+    wherever `native_grouped_conv` finds one; elsewhere exactly `keras.layers.Conv2D`."""
 
     def convolution_op(self, inputs, kernel):
         if self.groups > 1 and native_grouped_conv(self.data_format, keras.backend.standardize_dtype(inputs.dtype)):
@@ -134,17 +107,10 @@ class Conv2D(keras.layers.Conv2D):
 
 
 def _tf_fused_batch_norm(x, scale, offset, mean, variance, epsilon, training, data_format):
-    """TensorFlow's fused batch normalization: one kernel (oneDNN on CPU, cuDNN on
-    GPU) for what Keras does in a dozen ops, and one for its gradient.
-
-    `x` may be float16 or bfloat16; statistics and parameters are float32 and
-    the kernel computes in float32. In training, `mean` and `variance` are
-    ignored and the batch's are returned, the variance biased, as Keras' moving
-    statistics use it (the kernel gives the unbiased one).
-
-    Returns:
-        `(outputs, mean, variance)`.
-    """
+    """TensorFlow's fused batch normalization, one kernel for what Keras does in a dozen ops: `(outputs, mean,
+    variance)`. `x` may be float16 or bfloat16; statistics and parameters are float32, as is the computation. In
+    training, `mean` and `variance` are ignored and the batch's are returned, the variance biased, as Keras' moving
+    statistics use it (the kernel gives the unbiased one)."""
     import tensorflow as tf
 
     empty = tf.constant([], tf.float32)
@@ -159,58 +125,40 @@ def _tf_fused_batch_norm(x, scale, offset, mean, variance, epsilon, training, da
 
 @functools.cache
 def native_fused_batch_norm(data_format, dtype, epsilon):
-    """Whether TensorFlow's fused batch normalization works here for `dtype`
-    inputs, `data_format` and `epsilon` (cuDNN has a minimum epsilon): one
-    small batch, in training and in inference, outputs, statistics and
-    gradients compared with the definition. Cached per argument triple.
-
-    Returns:
-        `False` on other backends, or if the op fails or disagrees.
-    """
+    """Whether TensorFlow's fused batch normalization works here for `dtype` inputs, `data_format` and `epsilon`
+    (cuDNN has a minimum epsilon): one small batch, in training and in inference, outputs, statistics and gradients
+    compared with the definition; `False` on other backends, or if the op fails or disagrees."""
     return _probe(_probe_fused_batch_norm, data_format, dtype, epsilon)
 
 
 def _probe_fused_batch_norm(data_format, dtype, epsilon):
     import tensorflow as tf
 
-    axes = [0, 1, 2] if data_format == "channels_last" else [0, 2, 3]
-    x = tf.random.stateless_normal((2, 3, 3, 4) if data_format == "channels_last" else (2, 4, 3, 3), (5, 6), dtype=dtype)
+    channels_last = data_format == "channels_last"
+    axes = [0, 1, 2] if channels_last else [0, 2, 3]
+    x = tf.random.stateless_normal((2, 3, 3, 4) if channels_last else (2, 4, 3, 3), (5, 6), dtype=dtype)
     scale, offset, mean, variance = (tf.random.stateless_uniform((4,), (7, i), 0.5, 1.5) for i in range(4))
-
-    def with_gradients(batch_norm, training):
-        with tf.GradientTape() as tape:
-            tape.watch([x, scale, offset])
-            y, *statistics = batch_norm(training)
-            loss = tf.reduce_sum(tf.cast(y, tf.float32) ** 2)
-        return [y, *statistics, *tape.gradient(loss, [x, scale, offset])]
 
     def definition(training):
         xf = tf.cast(x, tf.float32)
         m, v = tf.nn.moments(xf, axes) if training else (mean, variance)
-        shape = [1, 1, 1, 4] if data_format == "channels_last" else [1, 4, 1, 1]
+        shape = [1, 1, 1, 4] if channels_last else [1, 4, 1, 1]
         inverse = tf.reshape(scale * tf.math.rsqrt(v + epsilon), shape)
         return tf.cast((xf - tf.reshape(m, shape)) * inverse + tf.reshape(offset, shape), dtype), m, v
 
     def fused(training):
         return _tf_fused_batch_norm(x, scale, offset, mean, variance, epsilon, training, data_format)
 
-    return all(_all_close(with_gradients(fused, t), with_gradients(definition, t), dtype) for t in (True, False))
+    return all(_agrees(functools.partial(fused, t), functools.partial(definition, t), [x, scale, offset], dtype)
+               for t in (True, False))
 
 
 @_saved_as_keras
 class BatchNormalization(keras.layers.BatchNormalization):
-    """`keras.layers.BatchNormalization` on TensorFlow's fused kernel.
-
-    Same arguments, weights, results and moving-statistics updates as
-    `keras.layers.BatchNormalization`. Keras 3 builds batch normalization from
-    a dozen element-wise ops and reductions (and their gradients), which takes
-    ~30% of a ResNet-50 training step on a CPU; this layer calls TensorFlow's
-    fused kernel instead for 4-D inputs where `native_fused_batch_norm` finds
-    it, and feeds float16/bfloat16 inputs to it directly (it computes in
-    float32, as Keras' upcast does). Masks, renorm, synchronized statistics,
-    other ranks, other backends and devices or dtypes without the kernel take
-    Keras' own path.
-    """
+    """`keras.layers.BatchNormalization` (same arguments, weights, results and moving-statistics updates) on
+    TensorFlow's fused kernel for 4-D inputs where `native_fused_batch_norm` finds it, in place of Keras' dozen
+    element-wise ops. Masks, renorm, synchronized statistics, other ranks, backends, devices and dtypes without the
+    kernel take Keras' own path."""
 
     def call(self, inputs, training=None, mask=None):
         data_format = self._fused_data_format(inputs, mask)

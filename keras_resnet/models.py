@@ -1,8 +1,6 @@
-"""The named builders, one per row of the spec table, with keras.applications' signature.
-
-`keras_resnet.ResNet50V2(...)` takes the arguments of `keras.applications.ResNet50V2(...)`
-and has its `preprocess_input` and `decode_predictions`; every builder is `keras_resnet.build`
-of its table row (`keras_resnet.SPECS`), plus any `Spec` field as an override.
+"""The named builders, one per row of the spec table: `keras_resnet.ResNet50V2(...)` takes the arguments of
+`keras.applications.ResNet50V2(...)` and has its `preprocess_input` and `decode_predictions`; every builder is
+`keras_resnet.build` of its table row, plus any `Spec` field as an override.
 """
 
 import functools
@@ -15,16 +13,12 @@ from keras_resnet.table import SPECS, wide_resnet
 
 
 def preprocess_input(x, data_format=None, mode="caffe"):
-    """Keras' ImageNet preprocessing. Mode "caffe" (RGB->BGR, subtract the mean)
-    suits keras.applications v1 weights, "tf" (scale to [-1, 1]) V2 weights,
-    "torch" (scale, then ImageNet mean/std) torchvision weights."""
+    """Keras' ImageNet preprocessing. Mode "caffe" (RGB->BGR, subtract the mean) suits keras.applications v1
+    weights, "tf" (scale to [-1, 1]) V2 weights, "torch" (scale, then ImageNet mean/std) torchvision weights."""
     return imagenet_utils.preprocess_input(x, data_format=data_format, mode=mode)
 
 
 decode_predictions = imagenet_utils.decode_predictions
-
-
-# The builders, one per table row, with the keras.applications signature --------
 
 _ARGS_DOC = """
     Args:
@@ -40,7 +34,6 @@ _ARGS_DOC = """
 
 def _builder(key):
     spec = SPECS[key]
-
     # As in keras.applications, rows with published weights default to them.
     default_weights = "imagenet" if key in weight_files.KERAS_WEIGHTS else None
 
@@ -60,8 +53,7 @@ def _builder(key):
     return builder
 
 
-# One line per table row, so that a search for a model's name finds where it comes
-# from: `ResNet50` builds `SPECS["ResNet50"]` (keras_resnet/table.py).
+# One line per table row, so that a search for a model's name finds where it comes from.
 ResNet18 = _builder("ResNet18")
 ResNet34 = _builder("ResNet34")
 ResNet50 = _builder("ResNet50")
@@ -102,6 +94,7 @@ SEResNeXt50_32x4d = _builder("SEResNeXt50_32x4d")
 SEResNeXt101_32x4d = _builder("SEResNeXt101_32x4d")
 ResNetRS50 = _builder("ResNetRS50")
 ResNetRS101 = _builder("ResNetRS101")
+
 
 def WideResNet(depth, widen, dropout=0.0, include_top=True, weights=None, input_tensor=None, input_shape=None,
                pooling=None, classes=10, classifier_activation="softmax", name=None, dtype=None, **changes):

@@ -1,8 +1,5 @@
-"""The block-spec table: every named network as one row of plain values.
-
-A `Spec` says *what* a residual network is; `keras_resnet.build` turns it into a
-Keras model and `keras_resnet.complexity` counts it without building. Widths,
-strides and where shortcuts project are derived from the fields, never stored.
+"""`Spec`: what a residual network is, as plain values. Widths, strides and where shortcuts project are derived
+from the fields, never stored; `keras_resnet.build` turns a Spec into a Keras model.
 
 Papers:
 - He, Zhang, Ren, Sun 2015, Deep Residual Learning for Image Recognition, arXiv:1512.03385.
@@ -28,8 +25,7 @@ STEMS = ("imagenet", "cifar")
 SHORTCUTS = ("A", "B", "C", "none")
 LAYOUTS = ("keras", "torchvision")
 STEM_POOLS = ("max", "conv")
-# Residual blocks in all, at most: the deepest published networks have a few hundred
-# (ResNet-1202: 600); a million would take hours to build and never fit in memory.
+# Residual blocks in all, at most: ResNet-1202 has 600; a million would take hours to build and never fit in memory.
 MAX_BLOCKS = 2000
 
 # He 2016 Fig. 4. A residual branch is `pre conv (bn relu conv)* end`, then the
@@ -48,55 +44,41 @@ class Spec:
     """What a residual network is, as plain values.
 
     Attributes:
-        blocks: residual blocks per stage, e.g. `(3, 4, 6, 3)` for ResNet-50. Stage
-            `i` has stride 2 for `i > 0` and base width `width * 2**i`.
-        block: `"basic"` (two 3x3 convs) or `"bottleneck"` (1x1, 3x3, 1x1; output
-            4x the base width).
+        blocks: residual blocks per stage, e.g. `(3, 4, 6, 3)` for ResNet-50. Stage `i` has stride 2 for `i > 0` and
+            base width `width * 2**i`.
+        block: `"basic"` (two 3x3 convs) or `"bottleneck"` (1x1, 3x3, 1x1; output 4x the base width).
         width: base width ("planes") of the first stage.
         widen: Wide ResNet factor `k` on the inner (3x3) width; may be fractional.
         groups: ResNeXt cardinality `C` of every 3x3 conv.
-        group_width: ResNeXt `d`, channels per group in the first stage; `None`
-            means `width * widen / groups`.
+        group_width: ResNeXt `d`, channels per group in the first stage; `None` means `width * widen / groups`.
         stem: `"imagenet"` (7x7/2 conv, 3x3/2 max-pool) or `"cifar"` (3x3 conv).
         stem_width: output channels of the stem conv.
-        unit: residual-unit order of He 2016 Fig. 4, `"a"` (original) to `"e"`
-            (full pre-activation); see `UNITS`.
-        shortcut: He 2015's options: `"A"` zero-pads new channels, `"B"` projects
-            where the channel count changes, `"C"` projects in every block;
-            `"none"` removes shortcuts (the plain networks). Where only the
-            resolution changes, A and B subsample.
+        unit: residual-unit order of He 2016 Fig. 4, `"a"` (original) to `"e"` (full pre-activation); see `UNITS`.
+        shortcut: He 2015's options: `"A"` zero-pads new channels, `"B"` projects where the channel count changes,
+            `"C"` projects in every block; `"none"` removes shortcuts (the plain networks). Where only the resolution
+            changes, A and B subsample.
         dropout: dropout rate before the last conv of each block (Wide ResNet).
-        shortcut_scale: a constant the shortcut is multiplied by before the
-            addition (He 2016 s3.1, Table 1: 0.5 hurts optimisation); 1 is the
-            identity. Parameter-free: counts and MACs do not change.
-        layout: `"keras"` reproduces keras.applications (v1: stride on the first
-            1x1, bias on every conv, BN epsilon 1.001e-5; pre-activation: TF-slim's
-            stride in the *last* block of a stage with a subsampling shortcut, bias
-            only on convs that no BN follows). `"torchvision"` is "ResNet v1.5":
-            stride on the 3x3 of the first block, no conv bias, BN epsilon 1e-5,
-            momentum 0.9 (torch 0.1), He-normal init.
-        deep_stem: ResNet-C (He 2019): three 3x3 convs (widths `stem_width / 2`,
-            `stem_width / 2`, `stem_width`, BN-ReLU between; the first strided on
-            the ImageNet stem) in place of the one stem conv; timm's "deep" stem.
-        stem_pool: `"max"` (3x3/2 max-pool) or `"conv"` (ResNet-RS: a 3x3/2 conv
-            with BN-ReLU) after the ImageNet stem; `"conv"` needs a post-activation
-            unit (a, b, c).
-        avg_down: ResNet-D (He 2019): where a shortcut subsamples, a 2x2 average
-            pool does it (followed by the projection's 1x1 at stride 1, or by
-            option A's zero-padding) instead of a strided 1x1 or a subsampling.
-        se_ratio: squeeze-and-excitation (Hu 2018) at the end of every residual
-            branch (after its last conv and the activations that follow it), with
-            `channels * se_ratio` hidden units rounded as timm's `SEModule` does
-            (`se_width`); bias on both 1x1 convs. `None`: no SE. timm's SE-ResNets
-            use 1/16, ResNet-RS 0.25.
-        drop_path: stochastic depth (Huang 2016): block `l` of `L` drops its whole
-            residual branch with probability `drop_path * l / L` during training
-            (a Keras `Dropout` over the batch axis, which scales the kept branches
+        shortcut_scale: a constant the shortcut is multiplied by before the addition (He 2016 s3.1, Table 1: 0.5 hurts
+            optimisation); 1 is the identity. Parameter-free: counts and MACs do not change.
+        layout: `"keras"` reproduces keras.applications (v1: stride on the first 1x1, bias on every conv, BN epsilon
+            1.001e-5; pre-activation: TF-slim's stride in the *last* block of a stage with a subsampling shortcut,
+            bias only on convs that no BN follows). `"torchvision"` is "ResNet v1.5": stride on the 3x3 of the first
+            block, no conv bias, BN epsilon 1e-5, momentum 0.9 (torch 0.1), He-normal init.
+        deep_stem: ResNet-C (He 2019; timm's "deep" stem): three 3x3 convs (widths `stem_width / 2`, `stem_width / 2`,
+            `stem_width`, BN-ReLU between; the first strided on the ImageNet stem) in place of the one stem conv.
+        stem_pool: `"max"` (3x3/2 max-pool) or `"conv"` (ResNet-RS: a 3x3/2 conv with BN-ReLU) after the ImageNet
+            stem; `"conv"` needs a post-activation unit (a, b, c).
+        avg_down: ResNet-D (He 2019): where a shortcut subsamples, a 2x2 average pool does it (followed by the
+            projection's 1x1 at stride 1, or by option A's zero-padding) instead of a strided 1x1 or a subsampling.
+        se_ratio: squeeze-and-excitation (Hu 2018) at the end of every residual branch (after its last conv and the
+            activations that follow it), with `channels * se_ratio` hidden units rounded as timm's `SEModule` does
+            (`se_width`); bias on both 1x1 convs. `None`: no SE. timm's SE-ResNets use 1/16, ResNet-RS 0.25.
+        drop_path: stochastic depth (Huang 2016): block `l` of `L` drops its whole residual branch with probability
+            `drop_path * l / L` during training (a Keras `Dropout` over the batch axis, which scales the kept branches
             by `1 / (1 - rate)`; identity in inference). The last block's rate.
-        zero_init_last: Goyal 2017: the residual branch starts as zero: the gamma
-            of the BN after its last conv is initialised to 0 (units a, c, d), or,
-            where the branch ends in the conv (units b, e), that conv's kernel, as
-            timm's pre-activation ResNets do.
+        zero_init_last: Goyal 2017: the residual branch starts as zero: the gamma of the BN after its last conv is
+            initialised to 0 (units a, c, d), or, where the branch ends in the conv (units b, e), that conv's kernel,
+            as timm's pre-activation ResNets do.
     """
 
     blocks: tuple
@@ -150,15 +132,12 @@ class Spec:
             raise ValueError(f"The 3x3 width (width {self.width} x widen {self.widen}) rounds to {inner} channels; "
                              f"it must be at least 1: received widen={self.widen!r}")
         if inner % self.groups:
-            raise ValueError(
-                f"The 3x3 width ({inner} = width {self.width} x widen {self.widen}) must be divisible "
-                f"by groups; received groups={self.groups}. Set `group_width` or a width divisible by {self.groups}."
-            )
+            raise ValueError(f"The 3x3 width ({inner} = width {self.width} x widen {self.widen}) must be divisible "
+                             f"by groups; received groups={self.groups}. Set `group_width` or a width divisible by "
+                             f"{self.groups}.")
         if self.block == "basic" and self.stem_width % self.groups:
-            raise ValueError(
-                f"A basic block's first 3x3 conv is grouped, so stem_width must be divisible by groups; "
-                f"received stem_width={self.stem_width}, groups={self.groups}"
-            )
+            raise ValueError(f"A basic block's first 3x3 conv is grouped, so stem_width must be divisible by groups; "
+                             f"received stem_width={self.stem_width}, groups={self.groups}")
 
     def _check_refinements(self):
         for field in ("deep_stem", "avg_down", "zero_init_last"):
@@ -167,8 +146,7 @@ class Spec:
         one_of("stem_pool", self.stem_pool, STEM_POOLS)
         if self.se_ratio is not None:
             positive("se_ratio", self.se_ratio, (int, float))
-        if isinstance(self.drop_path, bool) or not isinstance(self.drop_path, (int, float)) or not 0 <= self.drop_path < 1:
-            raise ValueError(f"`drop_path` must be in [0, 1); received drop_path={self.drop_path!r}")
+        between("drop_path", self.drop_path, 0, 1)
         if self.deep_stem and self.stem_width % 2:
             raise ValueError(f"The deep stem's first convs have half the stem width, so stem_width must be even; "
                              f"received stem_width={self.stem_width}")
@@ -181,37 +159,30 @@ class Spec:
                     raise ValueError(f"`{field}` acts on the shortcut or the residual branch beside it, and "
                                      f"shortcut='none' has none; received {field}={getattr(self, field)!r}")
 
-    # Derived values -------------------------------------------------------
+    # Derived values; the two layouts' forks are one named property each (see `layout`).
 
     @property
     def preact(self):
-        """Whether units start with an activation (He 2016 (d), (e)): no BN-ReLU in
-        the stem, a final activation after the last stage, projections read the
-        pre-activated input."""
+        """Whether units start with an activation (He 2016 (d), (e)): no BN-ReLU in the stem, a final activation
+        after the last stage, projections read the pre-activated input."""
         return bool(UNITS[self.unit][0])
 
     @property
     def slim(self):
-        """Whether keras.applications' pre-activation layout applies, which follows
-        TF-slim: the stride sits in the last block of a stage, every 3x3 is padded
-        explicitly, and the first 1x1 keeps stride 1."""
+        """Whether keras.applications' pre-activation layout applies, which follows TF-slim: the stride sits in
+        the last block of a stage, every 3x3 is padded explicitly, and the first 1x1 keeps stride 1."""
         return self.layout == "keras" and self.preact
-
-    # The two layouts' forks, one named property each (see `layout`). ------
 
     @property
     def strided_conv(self):
-        """Which conv of a block (0: the first) carries a stage's stride.
-        keras.applications v1 strides the first 1x1, as Caffe's ResNet did;
-        "ResNet v1.5" (torchvision) and v2 stride the 3x3, the first conv of a
-        basic block and the second of a bottleneck."""
+        """Which conv of a block (0: the first) carries a stage's stride. keras.applications v1 strides the first
+        1x1, as Caffe's ResNet did; "ResNet v1.5" (torchvision) and v2 stride the 3x3."""
         caffe = self.layout == "keras" and not self.preact
         return 0 if caffe or self.block == "basic" else 1
 
     def conv_bias(self, normalized):
-        """Whether a conv has a bias, given whether a BatchNorm directly follows it:
-        keras.applications v1 gives every conv one, its pre-activation (v2) layout
-        only convs that no BN follows; torchvision none."""
+        """Whether a conv has a bias, given whether a BatchNorm directly follows it: keras.applications v1 gives
+        every conv one, its pre-activation (v2) layout only convs that no BN follows; torchvision none."""
         if self.layout == "torchvision":
             return False
         return not (self.preact and normalized)
@@ -227,8 +198,8 @@ class Spec:
 
     @property
     def kernel_initializer(self):
-        """The conv kernels' initializer, as a Keras identifier: Keras' default, or
-        torchvision's `kaiming_normal_(mode="fan_out", nonlinearity="relu")`."""
+        """The conv kernels' initializer, as a Keras identifier: Keras' default, or torchvision's
+        `kaiming_normal_(mode="fan_out", nonlinearity="relu")`."""
         if self.layout == "keras":
             return "glorot_uniform"
         return {"class_name": "VarianceScaling",
@@ -247,9 +218,8 @@ class Spec:
         return inner, out
 
     def se_width(self, channels):
-        """Hidden units of the squeeze-and-excitation of a `channels`-wide branch:
-        `channels * se_ratio` rounded to the nearest multiple of 8, at least 8
-        (timm's `make_divisible` with `round_limit=0`)."""
+        """Hidden units of the SE of a `channels`-wide branch: `channels * se_ratio` rounded to the nearest
+        multiple of 8, at least 8 (timm's `make_divisible` with `round_limit=0`)."""
         return max(8, int(channels * self.se_ratio + 4) // 8 * 8)
 
     @property
@@ -273,9 +243,7 @@ class Spec:
     @property
     def stage_outputs(self):
         """Names of the layers that end each stage, e.g. for a feature pyramid:
-
-        `keras.Model(m.input, [m.get_layer(n).output for n in spec.stage_outputs])`
-        """
+        `keras.Model(m.input, [m.get_layer(n).output for n in spec.stage_outputs])`."""
         names = [f"conv{s + 2}_block{n}_out" for s, n in enumerate(self.blocks)]
         if self.preact:  # the last stage is only normalised by the final activation
             names[-1] = "post_relu"
@@ -294,7 +262,7 @@ class Spec:
         if not isinstance(d, dict) or "blocks" not in d:
             raise ValueError(f"Spec.from_dict needs a dict with at least `blocks` (as Spec.to_dict writes); "
                              f"received {d!r}")
-        unknown = set(d) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"Unknown Spec fields {sorted(unknown)}; allowed: {[f.name for f in dataclasses.fields(cls)]}")
+        fields = [f.name for f in dataclasses.fields(cls)]
+        if unknown := set(d) - set(fields):
+            raise ValueError(f"Unknown Spec fields {sorted(unknown)}; allowed: {fields}")
         return cls(**d)

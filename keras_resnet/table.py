@@ -1,13 +1,9 @@
-"""The block-spec table: every named network as one row, and the parametric families.
+"""The block-spec table: every named network as one row (`SPECS["ResNet50"]` is what `keras_resnet.ResNet50`
+builds), and the parametric families that give the CIFAR rows.
 
-`SPECS["ResNet50"]` is the `Spec` that `keras_resnet.ResNet50` builds. The CIFAR rows come
-from the families (`cifar_resnet`, `preact_resnet`, `wide_resnet`, `resnext29`), whose
-depth rules (`DepthRule`) also serve the width-against-depth study.
-
-ImageNet rows follow He et al. 2015 Table 1 (ResNet-200: He et al. 2016); `layout="keras"`
-rows reproduce keras.applications, ResNeXt and Wide ResNet rows use torchvision's layout,
-as their papers' published weights do. The refinement rows are named and laid out as
-timm's `resnet50d` ... `seresnext101_32x4d`, `resnetrs50/101`.
+ImageNet rows follow He et al. 2015 Table 1 (ResNet-200: He et al. 2016); `layout="keras"` rows reproduce
+keras.applications, ResNeXt and Wide ResNet rows use torchvision's layout, as their papers' published weights
+do. The refinement rows are named and laid out as timm's `resnet50d` ... `seresnext101_32x4d`, `resnetrs50/101`.
 """
 
 import dataclasses
@@ -15,19 +11,10 @@ import dataclasses
 from keras_resnet.checks import did_you_mean, positive
 from keras_resnet.spec import MAX_BLOCKS, Spec
 
-# Parametric families -------------------------------------------------------
-
-
 @dataclasses.dataclass(frozen=True)
 class DepthRule:
-    """A family's depth rule: depth = `per_block` * n + `offset` with n >= 1 blocks
-    per stage, counted as the papers count layers.
-
-    Attributes:
-        name: the family's name in messages and reports.
-        per_block, offset: the rule.
-        block: the family's block kind, `"basic"` or `"bottleneck"`.
-    """
+    """A family's depth rule: depth = `per_block` * n + `offset` with n >= 1 blocks per stage, counted as the
+    papers count layers; `name` is the family's in messages, `block` its block kind."""
 
     name: str
     per_block: int
@@ -64,7 +51,8 @@ WRN = DepthRule("WRN", 6, 4, "basic")
 def cifar_resnet(depth, shortcut="A", unit="a"):
     """He 2015 CIFAR ResNet-`depth` (6n+2): 3 stages of n basic blocks, widths 16/32/64."""
     n = CIFAR_RESNET.blocks(depth)
-    return Spec((n,) * 3, "basic", width=16, stem="cifar", stem_width=16, unit=unit, shortcut=shortcut, layout="torchvision")
+    return Spec((n,) * 3, "basic", width=16, stem="cifar", stem_width=16, unit=unit, shortcut=shortcut,
+                layout="torchvision")
 
 
 def preact_resnet(depth, unit="e"):
@@ -74,8 +62,8 @@ def preact_resnet(depth, unit="e"):
 
 
 def wide_resnet(depth, widen, dropout=0.0):
-    """Zagoruyko & Komodakis WRN-`depth`-`widen` (6n+4): pre-activation basic blocks,
-    widths 16k/32k/64k for the widening factor k = `widen`, which may be fractional."""
+    """Zagoruyko & Komodakis WRN-`depth`-`widen` (6n+4): pre-activation basic blocks, widths 16k/32k/64k for the
+    widening factor k = `widen`, which may be fractional."""
     n = WRN.blocks(depth)
     positive("widen", widen, (int, float))
     return Spec((n,) * 3, "basic", width=16, widen=widen, stem="cifar", stem_width=16, unit="e",
@@ -83,15 +71,13 @@ def wide_resnet(depth, widen, dropout=0.0):
 
 
 def resnext29(cardinality, group_width):
-    """Xie 2017 CIFAR ResNeXt-29 `cardinality`x`group_width`d: 3 stages of 3
-    bottleneck blocks, outputs 256/512/1024."""
+    """Xie 2017 CIFAR ResNeXt-29 `cardinality`x`group_width`d: 3 stages of 3 bottleneck blocks, outputs 256/512/1024."""
     positive("cardinality", cardinality)
     positive("group_width", group_width)
     return Spec((3, 3, 3), "bottleneck", width=64, groups=cardinality, group_width=group_width,
                 stem="cifar", stem_width=64, layout="torchvision")
 
 
-# The table -----------------------------------------------------------------
 # CIFAR rows are the networks of each paper's CIFAR tables: He 2015 Table 6, He 2016
 # Table 3, Zagoruyko & Komodakis 2016 Table 4, Xie 2017 Table 7.
 SPECS = {

@@ -1,21 +1,10 @@
-"""torchvision and timm checkpoints converted to Keras models.
+"""torchvision and timm checkpoints converted to Keras models of the torchvision layout ("ResNet v1.5").
 
-- `from_torchvision` converts a torchvision state dict or `.pth` file of
-  resnet18/34/50/101/152, resnext50_32x4d, resnext101_32x8d, resnext101_64x4d,
-  wide_resnet50_2 or wide_resnet101_2 into the matching network in the
-  torchvision layout ("ResNet v1.5": the stride on the 3x3 conv of a bottleneck
-  block; He et al. 2015, arXiv:1512.03385; Xie et al. 2016, arXiv:1611.05431;
-  Zagoruyko and Komodakis 2016, arXiv:1605.07146); `keras-resnet convert` is its
-  command line. PyTorch is needed only to read `.pth` files.
-- `from_timm` converts timm's checkpoints of the same networks and of the refinements
-  timm names resnet50d ... resnet200d (ResNet-D, He et al. 2018, arXiv:1812.01187),
-  seresnet50, seresnext50_32x4d, seresnext101_32x4d (Hu et al. 2017, arXiv:1709.01507),
-  resnetrs50, resnetrs101 (Bello et al. 2021, arXiv:2103.07579), listed in `TIMM`,
-  through the same tensor mapping.
-- `load_torchvision` loads such a checkpoint into a model already built.
-
-Converted models take images preprocessed in "torch" mode
-(`keras_resnet.preprocess_input(x, mode="torch")`).
+`from_torchvision` converts torchvision's ResNets (He et al. 2015, arXiv:1512.03385), ResNeXts (Xie et al. 2016,
+arXiv:1611.05431) and Wide ResNets (Zagoruyko and Komodakis 2016, arXiv:1605.07146); `from_timm` timm's, and its
+refinements: ResNet-D (He et al. 2018, arXiv:1812.01187), SE (Hu et al. 2017, arXiv:1709.01507) and ResNet-RS
+(Bello et al. 2021, arXiv:2103.07579). `load_torchvision` loads a checkpoint into a model already built. PyTorch
+is needed only to read `.pth` files.
 """
 
 import collections.abc
@@ -28,47 +17,24 @@ import numpy as np
 from keras_resnet.builder import build
 from keras_resnet.table import SPECS
 
-# torchvision builder -> table row; converted networks use the torchvision layout.
+# torchvision builder -> table row.
 TORCHVISION = {
-    "resnet18": "ResNet18",
-    "resnet34": "ResNet34",
-    "resnet50": "ResNet50",
-    "resnet101": "ResNet101",
-    "resnet152": "ResNet152",
-    "resnext50_32x4d": "ResNeXt50_32x4d",
-    "resnext101_32x8d": "ResNeXt101_32x8d",
-    "resnext101_64x4d": "ResNeXt101_64x4d",
-    "wide_resnet50_2": "WideResNet50_2",
-    "wide_resnet101_2": "WideResNet101_2",
+    "resnet18": "ResNet18", "resnet34": "ResNet34", "resnet50": "ResNet50", "resnet101": "ResNet101",
+    "resnet152": "ResNet152", "resnext50_32x4d": "ResNeXt50_32x4d", "resnext101_32x8d": "ResNeXt101_32x8d",
+    "resnext101_64x4d": "ResNeXt101_64x4d", "wide_resnet50_2": "WideResNet50_2", "wide_resnet101_2": "WideResNet101_2",
 }
 
-# timm model name -> table row; converted networks use the torchvision layout, which timm's
-# ResNet class shares (`keras_resnet.from_timm`). timm's resnetv2 models (pre-activation)
-# name their tensors differently and are not converted.
+# timm model name -> table row: timm's ResNet class shares torchvision's layout. timm's resnetv2 models
+# (pre-activation) name their tensors differently and are not converted.
 TIMM = {
-    "resnet18": "ResNet18",
-    "resnet34": "ResNet34",
-    "resnet50": "ResNet50",
-    "resnet101": "ResNet101",
-    "resnet152": "ResNet152",
-    "resnet200": "ResNet200",
-    "resnext50_32x4d": "ResNeXt50_32x4d",
-    "resnext101_32x8d": "ResNeXt101_32x8d",
-    "resnext101_64x4d": "ResNeXt101_64x4d",
-    "wide_resnet50_2": "WideResNet50_2",
-    "wide_resnet101_2": "WideResNet101_2",
-    "resnet50d": "ResNet50D",
-    "resnet101d": "ResNet101D",
-    "resnet152d": "ResNet152D",
-    "resnet200d": "ResNet200D",
-    "seresnet50": "SEResNet50",
-    "seresnext50_32x4d": "SEResNeXt50_32x4d",
-    "seresnext101_32x4d": "SEResNeXt101_32x4d",
-    "resnetrs50": "ResNetRS50",
-    "resnetrs101": "ResNetRS101",
+    "resnet18": "ResNet18", "resnet34": "ResNet34", "resnet50": "ResNet50", "resnet101": "ResNet101",
+    "resnet152": "ResNet152", "resnet200": "ResNet200", "resnext50_32x4d": "ResNeXt50_32x4d",
+    "resnext101_32x8d": "ResNeXt101_32x8d", "resnext101_64x4d": "ResNeXt101_64x4d",
+    "wide_resnet50_2": "WideResNet50_2", "wide_resnet101_2": "WideResNet101_2",
+    "resnet50d": "ResNet50D", "resnet101d": "ResNet101D", "resnet152d": "ResNet152D", "resnet200d": "ResNet200D",
+    "seresnet50": "SEResNet50", "seresnext50_32x4d": "SEResNeXt50_32x4d", "seresnext101_32x4d": "SEResNeXt101_32x4d",
+    "resnetrs50": "ResNetRS50", "resnetrs101": "ResNetRS101",
 }
-
-# torchvision checkpoints -------------------------------------------------------
 
 
 def _import_torch():
@@ -82,8 +48,8 @@ def _import_torch():
 
 
 def _read_file(path):
-    """The object a `.pth` file holds, read with `weights_only=True`: tensors and containers
-    are unpickled, never arbitrary code. ValueError naming the file if it cannot be read."""
+    """The object a `.pth` file holds, read with `weights_only=True` (never arbitrary code); ValueError naming the
+    file if it cannot be read."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         sources = [source for source, archs in (("torchvision", TORCHVISION), ("timm", TIMM)) if path in archs]
@@ -126,7 +92,8 @@ def _guess_arch(state, archs=TORCHVISION):
     if first is None or first.ndim != 4 or 0 in first.shape:
         return None
     found = dict(blocks=tuple(blocks[i] for i in range(1, 5)), inner_width=first.shape[0],
-                 groups=first.shape[0] // first.shape[1], block="bottleneck" if "layer1.0.conv3.weight" in state else "basic")
+                 groups=first.shape[0] // first.shape[1],
+                 block="bottleneck" if "layer1.0.conv3.weight" in state else "basic")
     # timm's refinements, told apart by their tensors: a stem Sequential, a conv where
     # torchvision's downsample has its BN, a strided stem conv, the SE's hidden width.
     se = state.get("layer1.0.se.fc1.weight")
@@ -169,9 +136,8 @@ def _torch_prefix(layer_name, avg_down=False):
 
 
 def _to_keras(value, shape):
-    """A torch tensor as the Keras variable of `shape`, or None if the shapes
-    differ: conv kernels (out, in/groups, kh, kw) -> (kh, kw, in/groups, out),
-    dense (out, in) -> (in, out)."""
+    """A torch tensor as the Keras variable of `shape`, or None if the shapes differ: conv kernels
+    (out, in/groups, kh, kw) -> (kh, kw, in/groups, out), dense (out, in) -> (in, out)."""
     if value.shape != _torch_shape(shape):
         return None
     return value.transpose(2, 3, 1, 0) if value.ndim == 4 else value.T
@@ -193,18 +159,13 @@ _TORCH_PARAMS = {
 def load_torchvision(model, checkpoint):
     """Loads a torchvision state dict into a keras_resnet model of the torchvision layout.
 
-    Every tensor must find its variable and every variable its tensor, with the
-    same shape; otherwise nothing is loaded.
+    Every tensor must find its variable and every variable its tensor, with the same shape; otherwise nothing is
+    loaded, and a ValueError names the first tensor that is missing, extra or of the wrong shape.
 
     Args:
-        model: a `keras.Model` built by keras_resnet with `layout="torchvision"`,
-            with or without the top (without it, the checkpoint's `fc` is ignored).
-            To build the model from a torchvision name, use `from_torchvision`.
+        model: a `keras.Model` built by keras_resnet with `layout="torchvision"`, with or without the top (without
+            it, the checkpoint's `fc` is ignored). To build the model from a torchvision name, use `from_torchvision`.
         checkpoint: as for `from_torchvision`.
-
-    Raises:
-        ValueError: if `model` is not a `keras.Model`, or naming the first tensor
-            that is missing, extra or of the wrong shape.
     """
     if not isinstance(model, keras.Model):
         raise ValueError(f"load_torchvision expects `model`, a keras.Model built with layout='torchvision', then "
@@ -235,8 +196,8 @@ def _short(value, limit=60):
 
 
 def _matching_values(model, state, mismatch):
-    """tensor name -> (the model's variable, the tensor in Keras' shape), for every variable
-    of `model`; ValueError (its text from `mismatch(what)`) at the first that does not fit."""
+    """tensor name -> (the model's variable, the tensor in Keras' shape), for every variable of `model`; ValueError
+    (its text from `mismatch(what)`) at the first that does not fit."""
     # ResNet-D's average pool shifts timm's downsample Sequential by one.
     avg_down = any(isinstance(layer, keras.layers.AveragePooling2D) for layer in model.layers)
     values = {}
@@ -264,24 +225,19 @@ def from_torchvision(checkpoint, arch=None, **kwargs):
     """Converts a torchvision ResNet, ResNeXt or Wide ResNet checkpoint to Keras.
 
     Args:
-        checkpoint: a torchvision state dict (`model.state_dict()`, tensors or
-            numpy arrays) or the path of a `.pth` file, read with
-            `torch.load(..., weights_only=True)` (never running pickled code).
-            Checkpoints that wrap it under "state_dict" or "model", or whose names
-            start with "module." (DataParallel), are accepted.
-        arch: the torchvision builder, one of `keras_resnet.torch_checkpoints.TORCHVISION`;
-            default: recognised from the tensors.
-        **kwargs: builder arguments (`include_top`, `input_shape`, `pooling`,
-            `classifier_activation`, `name`...). `classes` defaults to the
-            checkpoint's (a fine-tuned `fc` may have any number).
+        checkpoint: a torchvision state dict (`model.state_dict()`, tensors or numpy arrays) or the path of a `.pth`
+            file, read with `torch.load(..., weights_only=True)` (never running pickled code). Checkpoints that wrap
+            it under "state_dict" or "model", or whose names start with "module." (DataParallel), are accepted.
+        arch: the torchvision builder, one of `keras_resnet.torch_checkpoints.TORCHVISION`; default: recognised from
+            the tensors.
+        **kwargs: builder arguments (`include_top`, `input_shape`, `pooling`, `classifier_activation`, `name`...).
+            `classes` defaults to the checkpoint's (a fine-tuned `fc` may have any number).
 
     Returns:
-        The `keras.Model` (`keras_resnet.build(row, layout="torchvision")`) with
-        the checkpoint's weights. Inputs are channels-last images preprocessed
-        in "torch" mode: `keras_resnet.preprocess_input(x, mode="torch")`.
-        `model.save_weights("resnet50.weights.h5")` writes a file that
-        `keras_resnet.build("ResNet50", layout="torchvision", weights=...)`
-        loads without PyTorch.
+        The `keras.Model` (`keras_resnet.build(row, layout="torchvision")`) with the checkpoint's weights. Inputs are
+        channels-last images preprocessed in "torch" mode: `keras_resnet.preprocess_input(x, mode="torch")`.
+        `model.save_weights("resnet50.weights.h5")` writes a file that `keras_resnet.build("ResNet50",
+        layout="torchvision", weights=...)` loads without PyTorch.
 
     Example:
         >>> model = keras_resnet.from_torchvision("resnet50-11ad3fa6.pth", "resnet50")
@@ -292,24 +248,20 @@ def from_torchvision(checkpoint, arch=None, **kwargs):
 def from_timm(checkpoint, arch=None, **kwargs):
     """Converts a timm ResNet checkpoint (`timm.create_model(arch).state_dict()`) to Keras.
 
-    timm's `ResNet` class has torchvision's tensor names and layout ("ResNet v1.5"),
-    plus its refinements: the deep stem (`conv1.0` ... `conv1.6`), ResNet-D's
-    `downsample = (avg pool, conv, bn)`, SE modules (`se.fc1`, `se.fc2`) and
-    ResNet-RS's stem conv (`maxpool.0`, `maxpool.1`). Drop path has no tensors.
+    timm's `ResNet` class has torchvision's tensor names and layout ("ResNet v1.5"), plus its refinements: the
+    deep stem (`conv1.0` ... `conv1.6`), ResNet-D's `downsample = (avg pool, conv, bn)`, SE modules (`se.fc1`,
+    `se.fc2`) and ResNet-RS's stem conv (`maxpool.0`, `maxpool.1`). Drop path has no tensors.
 
     Args:
-        checkpoint: as for `from_torchvision` (a state dict or a `.pth` file read
-            with `weights_only=True`; timm's `.safetensors` files: pass
-            `safetensors.numpy.load_file(path)`).
-        arch: the timm model name, one of `keras_resnet.torch_checkpoints.TIMM`; default:
-            recognised from the tensors.
+        checkpoint: as for `from_torchvision` (a state dict or a `.pth` file read with `weights_only=True`; timm's
+            `.safetensors` files: pass `safetensors.numpy.load_file(path)`).
+        arch: the timm model name, one of `keras_resnet.torch_checkpoints.TIMM`; default: recognised from the tensors.
         **kwargs: builder arguments, as for `from_torchvision`.
 
     Returns:
-        The `keras.Model` of the matching table row (torchvision layout) with the
-        checkpoint's weights. Inputs: `keras_resnet.preprocess_input(x, mode="torch")`
-        (timm's ImageNet mean and std for all of `TIMM`); timm's evaluation size and
-        crop (`timm.data.resolve_data_config`) are not recorded here.
+        The `keras.Model` of the matching table row (torchvision layout) with the checkpoint's weights. Inputs:
+        `keras_resnet.preprocess_input(x, mode="torch")` (timm's ImageNet mean and std for all of `TIMM`); timm's
+        evaluation size and crop (`timm.data.resolve_data_config`) are not recorded here.
 
     Example:
         >>> model = keras_resnet.from_timm("resnet50d.pth", "resnet50d")

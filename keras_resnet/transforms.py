@@ -1,9 +1,5 @@
-"""Whole-model transforms: a functional model in, a new (or retrained) model out.
-
-- `with_stock_layers`: the same network on Keras' own `Conv2D` and `BatchNormalization`,
-  the reference that the benchmark and the tests compare keras_resnet's layers with.
-- `fold_batch_norm`: every batch norm that follows a conv folded into it, for inference.
-- `unfreeze`: a pretrained backbone made trainable for fine-tuning, BatchNorm excepted.
+"""Whole-model transforms: a functional model in, a new (or retrained) model out: `with_stock_layers`,
+`fold_batch_norm` (for inference), `unfreeze` (for fine-tuning).
 """
 
 import keras
@@ -16,9 +12,8 @@ STOCK_LAYERS = {Conv2D: keras.layers.Conv2D, BatchNormalization: keras.layers.Ba
 
 
 def with_stock_layers(model):
-    """The same network with keras_resnet's `Conv2D` and `BatchNormalization`
-    replaced by Keras' own, with the same weights: the reference the benchmark
-    and the tests compare these layers with."""
+    """The same network with keras_resnet's `Conv2D` and `BatchNormalization` replaced by Keras' own, with the same
+    weights: the reference the benchmark and the tests compare these layers with."""
 
     def clone(layer):
         return STOCK_LAYERS.get(type(layer), type(layer)).from_config(layer.get_config())
@@ -33,8 +28,8 @@ def _producer(tensor):
 
 
 def _foldable_pairs(model):
-    """`{conv name: batch-norm name}` for every BatchNormalization whose input is
-    the output of a Conv2D that feeds nothing else, over the conv's channel axis."""
+    """`{conv name: batch-norm name}` for every BatchNormalization whose input is the output of a Conv2D that feeds
+    nothing else, over the conv's channel axis."""
     consumers = {}
     for layer in model.layers:
         for node in layer._inbound_nodes:
@@ -54,21 +49,14 @@ def _foldable_pairs(model):
 
 
 def fold_batch_norm(model):
-    """The same network for inference, with every BatchNormalization that directly
-    follows a convolution folded into that convolution's kernel and bias.
+    """The same network for inference, with every BatchNormalization that directly follows a convolution folded
+    into that convolution's kernel and bias.
 
-    A batch norm in inference computes `(x - mean) * gamma / sqrt(var + eps) + beta`
-    per channel, an affine map that a convolution can absorb: the kernel times
-    `s = gamma / sqrt(var + eps)` per output channel, and the bias
-    `(bias - mean) * s + beta`. The model gives the original's inference outputs to
-    float rounding, but must not be trained further: training-mode batch statistics
-    are gone. The folded batch norms leave the graph; the other layers keep their
-    names. Batch norms that follow something else (the pre-activation units' BN
-    before the ReLU and conv) stay.
-
-    Whether this pays depends on the runtime: the LiteRT converter folds them itself;
-    `keras-resnet benchmark --modes infer --references keras folded`
-    measures Keras' own inference beside keras.applications (docs/benchmark.md).
+    A batch norm in inference is an affine map per channel that a convolution can absorb: the kernel times
+    `s = gamma / sqrt(var + eps)` per output channel, and the bias `(bias - mean) * s + beta`. The model gives the
+    original's inference outputs to float rounding, but must not be trained further. The folded batch norms leave
+    the graph; the other layers keep their names. Batch norms that follow something else (the pre-activation
+    units' BN before the ReLU and conv) stay. Whether this pays depends on the runtime (docs/benchmark.md).
 
     Args:
         model: a functional Keras model (e.g. from `keras_resnet.build`).
@@ -113,19 +101,16 @@ def fold_batch_norm(model):
 def unfreeze(model, first=None):
     """Makes a pretrained backbone trainable for fine-tuning, except its BatchNorm layers.
 
-    In Keras 3 a BatchNormalization layer with `trainable=False` runs in
-    inference mode, normalising with its pretrained moving statistics and
-    leaving them unchanged, which is what fine-tuning on a small dataset needs.
-    (Calling the backbone with `training=False` is not enough once it is
-    trainable: `fit` passes `training=True` down to nested models.) Freeze the
-    whole backbone with `model.trainable = False` to train a new head first;
-    then unfreeze it, or its last stages, with a low learning rate, and compile
-    again.
+    In Keras 3 a BatchNormalization layer with `trainable=False` runs in inference mode, normalising with its
+    pretrained moving statistics and leaving them unchanged, which is what fine-tuning on a small dataset needs
+    (calling the backbone with `training=False` is not enough: `fit` passes `training=True` down to nested models).
+    Freeze the whole backbone with `model.trainable = False` to train a new head first; then unfreeze it, or its
+    last stages, with a low learning rate, and compile again.
 
     Args:
         model: the backbone, e.g. `keras_resnet.ResNet50(include_top=False)`.
-        first: the first layer to train, by name or name prefix: `"conv5"`
-            trains the last stage of a ResNet-50 only. Default: every layer.
+        first: the first layer to train, by name or name prefix: `"conv5"` trains the last stage of a ResNet-50
+            only. Default: every layer.
 
     Returns:
         `model`, whose layers from `first` on, BatchNorm excepted, are trainable.

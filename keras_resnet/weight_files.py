@@ -1,14 +1,6 @@
-"""Weight files: keras.applications' ImageNet files, and loading any weights file that fits.
-
-- keras.applications' ImageNet files for ResNet50, ResNet101, ResNet152 and their V2
-  versions: same URLs, same md5 hashes, same cache folder (`~/.keras/models`, or
-  `$KERAS_HOME/models`), so a file downloaded by either library serves both
-  (`imagenet`, what `build(weights="imagenet")` loads).
-- `preprocessing_mode`: which `preprocess_input` mode suits a network's weights.
-- `load_weights`: loads a weights file into a model after checking, layer by layer, that
-  it fits (Keras' `.weights.h5` layout and keras.applications' HDF5 files).
-
-Checkpoints of torchvision and timm are converted by `keras_resnet.torch_checkpoints`.
+"""Weight files: keras.applications' ImageNet files (`imagenet`), the `preprocess_input` mode that suits a
+network's weights (`preprocessing_mode`), and loading any weights file that fits (`load_weights`). Checkpoints
+of torchvision and timm are converted by `keras_resnet.torch_checkpoints`.
 """
 
 import os
@@ -21,10 +13,9 @@ import keras
 from keras_resnet.complexity import with_changes
 from keras_resnet.table import SPECS, get_spec
 
-# keras.applications' weights -------------------------------------------------
-# Where keras.applications downloads them from (BASE_WEIGHTS_PATH in
-# keras/src/applications/resnet.py), and for each table row the md5 hashes of the
-# file with the top and without (WEIGHTS_HASHES there).
+# keras.applications' BASE_WEIGHTS_PATH and WEIGHTS_HASHES (keras/src/applications/resnet.py): for each table
+# row the md5 hashes of the file with the top and without. Same URLs, hashes and cache folder (`~/.keras/models`,
+# or `$KERAS_HOME/models`), so a file downloaded by either library serves both.
 KERAS_WEIGHTS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 KERAS_WEIGHTS = {
     "ResNet50": ("2cb95161c43110f7111970584f804107", "4d473c1dd8becc155b73f8504c6f6626"),
@@ -44,36 +35,23 @@ _CONVERT_HINT = (
 
 
 def keras_weights_file(model, include_top=True):
-    """The keras.applications file name of a row's ImageNet weights,
-    e.g. `resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5`."""
+    """The keras.applications file name of a row's ImageNet weights, e.g.
+    `resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5`."""
     return f"{model.lower()}_weights_tf_dim_ordering_tf_kernels{'' if include_top else '_notop'}.h5"
 
 
 def imagenet(spec, include_top=True, classes=1000, channels=3, classifier_activation="softmax"):
-    """Checks that `weights="imagenet"` applies and returns the path of the file.
-
-    The file is downloaded on first use, exactly as keras.applications does it,
-    and checked against its md5 hash.
-
-    Args:
-        spec: the `Spec` being built; it must be one of `KERAS_WEIGHTS`' rows unchanged.
-        include_top, classes, classifier_activation: the builder's arguments.
-        channels: input channels (the weights expect 3).
-
-    Returns:
-        The path of the weights file in the Keras cache.
-
-    Raises:
-        ValueError: the weights do not fit the request, or the download is corrupt.
-    """
+    """Checks that `weights="imagenet"` applies to `spec` (one of `KERAS_WEIGHTS`' rows unchanged) and the
+    builder's other arguments (`channels`: input channels), and returns the path of the file in the Keras cache,
+    downloaded on first use as keras.applications does it and checked against its md5 hash; ValueError if the
+    weights do not fit the request or the download is corrupt."""
     spec = get_spec(spec)
     name = {SPECS[name]: name for name in KERAS_WEIGHTS}.get(spec)
     if name is None:
         rows = {v: k for k, v in SPECS.items()}
-        raise ValueError(
-            f"weights='imagenet' exists only for the keras.applications networks {', '.join(KERAS_WEIGHTS)} "
-            f"in their default layout; received it for {rows.get(spec, spec)}. {_CONVERT_HINT}"
-        )
+        raise ValueError(f"weights='imagenet' exists only for the keras.applications networks "
+                         f"{', '.join(KERAS_WEIGHTS)} in their default layout; received it for {rows.get(spec, spec)}. "
+                         f"{_CONVERT_HINT}")
     if include_top and classes != 1000:
         raise ValueError(f"weights='imagenet' with include_top=True has 1000 classes; received classes={classes}. "
                          f"For another number of classes use include_top=False and a new head.")
@@ -91,9 +69,8 @@ def _download(fname, md5):
     try:
         return keras.utils.get_file(fname, origin, cache_subdir="models", file_hash=md5)
     except ValueError as e:
-        # With these arguments get_file's only ValueError is a failed hash check,
-        # after which it keeps the bad file. Without a hash it returns the cached
-        # file's path, downloading nothing; remove that file so no broken file stays.
+        # get_file's only ValueError here is a failed hash check, after which it keeps the bad file; without a
+        # hash it returns the cached file's path, downloading nothing: remove that file.
         os.remove(keras.utils.get_file(fname, origin, cache_subdir="models"))
         raise ValueError(f"The download of {origin} is corrupt or truncated (its md5 hash is not {md5}); it "
                          f"was removed from the Keras cache. Try again, or download the file yourself and "
@@ -104,13 +81,10 @@ def _download(fname, md5):
 
 
 def preprocessing_mode(model, **changes):
-    """The `preprocess_input` mode that matches a network's pretrained weights.
-
-    "caffe" for keras.applications v1 weights (RGB->BGR, minus the ImageNet
-    mean), "tf" for its V2 weights (scaled to [-1, 1]), "torch" for the
-    torchvision layout (scaled to [0, 1], then the ImageNet mean and std), which
-    is also what timm's weights of every converted model expect (their
-    `pretrained_cfg` mean and std are ImageNet's: tests/test_torch_checkpoints.py).
+    """The `preprocess_input` mode that matches a network's pretrained weights: "caffe" for keras.applications
+    v1 weights (RGB->BGR, minus the ImageNet mean), "tf" for its V2 weights (scaled to [-1, 1]), "torch" for the
+    torchvision layout (scaled to [0, 1], then the ImageNet mean and std), which timm's weights of every converted
+    model expect too (tests/test_torch_checkpoints.py).
 
     Args:
         model: a name in `keras_resnet.SPECS` or a `Spec`.
@@ -123,9 +97,6 @@ def preprocessing_mode(model, **changes):
     if spec.layout == "torchvision":
         return "torch"
     return "tf" if spec.preact else "caffe"
-
-
-# Weights files ---------------------------------------------------------------
 
 
 def load_weights(model, weights):
@@ -142,8 +113,8 @@ def load_weights(model, weights):
         raise ValueError(f"The weights file {path!r} is not {'a whole ' + expected if kind else expected} "
                          f"(empty, truncated or another format)")
     try:
-        # Checked before loading: Keras fills a model from a file with fewer layers with
-        # only a warning, and reports a shape mismatch by dumping the tensor's values.
+        # Checked first: Keras loads a file with fewer layers with only a warning, and reports a shape mismatch
+        # by dumping the tensor's values.
         mismatch = _first_mismatch(model, path)
         if not mismatch:
             model.load_weights(path)
@@ -159,12 +130,9 @@ def _snake_case(name):  # as Keras names a layer's group in a `.weights.h5` file
 
 
 def _first_mismatch(model, path):
-    """Describes the first layer whose weights in `path` differ in number or shape.
-
-    Keras 3 `.weights.h5` files store layers as `layers/{class}_{n}` in the order of
-    `model.layers`; legacy HDF5 files (keras.applications' downloads) store the
-    layers that have weights, matched in order.
-    """
+    """Describes the first layer whose weights in `path` differ in number or shape. Keras 3 `.weights.h5` files
+    store layers as `layers/{class}_{n}` in the order of `model.layers`; legacy HDF5 files (keras.applications'
+    downloads) store the layers that have weights, matched in order."""
     if not h5py.is_hdf5(path):
         return None  # not HDF5 (e.g. a .keras zip): Keras itself checks it
     with h5py.File(path, "r") as f:
@@ -183,12 +151,13 @@ def _first_mismatch(model, path):
         else:
             g = f["model_weights"] if "model_weights" in f else f
             names = [n.decode() if isinstance(n, bytes) else n for n in g.attrs.get("layer_names", [])]
-            stored = [[g[n][w].shape for w in g[n].attrs["weight_names"]] for n in names if len(g[n].attrs.get("weight_names", []))]
+            stored = [[g[n][w].shape for w in g[n].attrs["weight_names"]]
+                      for n in names if len(g[n].attrs.get("weight_names", []))]
             layers = [layer for layer in model.layers if layer.weights]
             if len(stored) != len(layers):
                 return f"the file has weights for {len(stored)} layers, the model has {len(layers)} layers with weights"
         for layer, found in zip(layers, stored):
-            expected = [tuple(w.shape) for w in layer.weights]
-            if expected != [tuple(s) for s in found]:
-                return f"layer {layer.name!r} expects weights of shapes {expected}, the file has {[tuple(s) for s in found]}"
+            expected, found = [tuple(w.shape) for w in layer.weights], [tuple(s) for s in found]
+            if expected != found:
+                return f"layer {layer.name!r} expects weights of shapes {expected}, the file has {found}"
     return None

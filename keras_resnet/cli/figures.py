@@ -1,7 +1,4 @@
-"""The commands' figures: matplotlib, drawn off screen and written as PNG files.
-
-matplotlib is imported when a figure is drawn, never when this module is imported.
-"""
+"""The commands' figures: matplotlib (imported only when a figure is drawn), off screen, written as PNG."""
 
 import contextlib
 
@@ -10,14 +7,9 @@ from keras_resnet.cli.files import atomic
 
 @contextlib.contextmanager
 def figure(path, columns, size, dpi=100, legend_size=None, title=None):
-    """Yields `columns` axes side by side; on leaving, gives each a grid and a legend
-    (where something is labelled), sets the figure's `title`, and writes the figure to
-    `path` (atomically: a kill mid-write keeps the previous one).
-
-    Example:
-        >>> with figure("curves.png", 2, (10, 4)) as (loss_ax, error_ax):
-        ...     loss_ax.plot(epochs, losses, label="training")
-    """
+    """Yields `columns` axes side by side (`with figure("curves.png", 2, (10, 4)) as (loss_ax, error_ax):`);
+    on leaving, gives each a grid and a legend (where something is labelled), sets the figure's `title`,
+    and writes it to `path` atomically."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -1,10 +1,7 @@
-"""Files that appear whole or not at all, and the JSON and CSV files of every command.
+"""Files that appear whole or not at all (`atomic`, the one writer), and the commands' JSON and CSV files.
 
-Every file is written under a temporary name beside its path, then renamed over it
-(`os.replace`), so that a process killed, or a disk filled, mid-write leaves the previous
-file whole, never half a file (`atomic`: the one writer, which checkpoints, figures and
-tables all use). A file damaged anyway (a copy cut short) is reported by name, with what
-to do (`RunFolderError`), never as a traceback.
+A process killed, or a disk filled, mid-write leaves the previous file whole; a file damaged anyway
+(a copy cut short) is reported by name, with what to do (`RunFolderError`), never as a traceback.
 """
 
 import contextlib
@@ -27,19 +24,15 @@ def warn(message):
 
 @contextlib.contextmanager
 def atomic(path):
-    """Yields a temporary path beside `path`, with the same suffix (which Keras checks); once
-    the block has written it, syncs it to disk and renames it over `path`. If the block
-    fails, or writes nothing, `path` is left as it was and the temporary file is removed."""
+    """Yields a temporary path beside `path`, with the same suffix (which Keras checks); once the block has
+    written it, syncs it to disk and renames it over `path`. If the block fails, `path` is left as it was."""
     folder, name = os.path.split(path)
     partial = os.path.join(folder, f".partial-{os.getpid()}-{name}")
     try:
         yield partial
         if os.path.exists(partial):
-            fd = os.open(partial, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            with open(partial, "rb") as f:
+                os.fsync(f.fileno())
             os.replace(partial, path)
     finally:
         if os.path.exists(partial):
@@ -60,7 +53,7 @@ def read_json(path, advice="restore it from a copy, or delete it"):
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
-    except (ValueError, UnicodeDecodeError) as e:  # json.JSONDecodeError is a ValueError
+    except ValueError as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise RunFolderError(f"{path} is damaged (not JSON: {e}; cut short by a crash or a full disk?); "
                              f"{advice}") from None
 
@@ -74,11 +67,9 @@ def write_csv(path, rows, columns):
 
 
 def read_csv(path, partial_last=False):
-    """The rows of a CSV file as dicts of strings; `[]` if there is no file.
-
-    A row with missing or extra fields (a write cut short) is a RunFolderError naming
-    the file and line, except the last row with `partial_last`, which is dropped.
-    """
+    """The rows of a CSV file as dicts of strings; `[]` if there is no file. A row with missing or extra
+    fields (a write cut short) is a RunFolderError naming the file and line, except the last row with
+    `partial_last`, which is dropped."""
     if not os.path.exists(path):
         return []
     with open(path, encoding="utf-8", newline="") as f:

@@ -1,12 +1,10 @@
 """`keras-resnet <command>`: one command line for everything the package runs.
 
     keras-resnet train --model ResNet20 --epochs 10     # also: python -m keras_resnet train ...
-    keras-resnet show --model WRN28_10
 
-A command is a module with a docstring (its help), `arguments(parser)`, which adds its
-options, and `run(args)`, which returns its exit status and raises `UsageError` (status 2)
-or `CommandFailed` (status 1), each printed here as one line. Only the command that runs is
-imported, so `keras-resnet show` never loads tf.data or keras-tuner.
+A command is a module with a docstring (its help), `arguments(parser)` and `run(args)`, which returns
+its exit status or raises `UsageError` (status 2) or `CommandFailed` (status 1), printed here in one
+line. Only the command that runs is imported, so `keras-resnet show` never loads tf.data or keras-tuner.
 """
 
 import importlib
@@ -59,7 +57,3 @@ def main(argv=None):
         return command_error(p.prog, e, status=2)
     except CommandFailed as e:
         return command_error(p.prog, e, status=1)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,9 +1,6 @@
-"""The commands' parser, their shared options, and the one-line error path.
-
-Every command reports a bad option the way argparse reports its own: one line,
-`keras-resnet train: error: ...`, and exit status 2 (`UsageError`); a failure that is not
-the user's option, such as a full disk or a diverging loss, is one line with status 1
-(`CommandFailed`). `keras_resnet.cli.main` prints both; no traceback reaches the user.
+"""The commands' parser, their shared options, and the one-line error path: a bad option reads as
+argparse's own (`keras-resnet train: error: ...`, status 2, `UsageError`); a failure that is not the
+user's option, such as a full disk, is one line with status 1 (`CommandFailed`).
 """
 
 import argparse
@@ -30,8 +27,7 @@ def command_error(prog, error, status=2):
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse's parser, whose usage errors read as the commands' own: one line,
-    `prog: error: message`, and status 2, without the usage block."""
+    """argparse's parser, whose usage errors read as the commands' own: one line, status 2, no usage block."""
 
     def error(self, message):
         sys.exit(command_error(self.prog, f"{message} (see {self.prog} --help)"))
@@ -48,12 +44,6 @@ def bad_options():
         raise UsageError(str(e)) from e
 
 
-def is_out_of_space(error):
-    """Whether an OSError (or h5py's, which says it in words) is a full disk or quota."""
-    return getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or any(
-        text in str(error) for text in ("No space left on device", "Disk quota exceeded"))
-
-
 @contextlib.contextmanager
 def full_disk_ends(folder, resume):
     """Inside, a full disk (or quota) while writing into `folder` ends the command in one
@@ -61,7 +51,9 @@ def full_disk_ends(folder, resume):
     try:
         yield
     except OSError as e:
-        if not is_out_of_space(e):
+        full = getattr(e, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or any(  # h5py says it in words only
+            text in str(e) for text in ("No space left on device", "Disk quota exceeded"))
+        if not full:
             raise
         raise CommandFailed(f"no space left on the disk of {folder} (while writing "
                             f"{getattr(e, 'filename', None) or 'a file'}); every file written so far is "
@@ -86,7 +78,7 @@ def number_list(parse):
     return parse_list
 
 
-# Options several commands share -------------------------------------------------
+# Options several commands share
 
 
 def data_options(p, dataset="digits"):
@@ -96,9 +88,8 @@ def data_options(p, dataset="digits"):
     p.add_argument("--dataset", default=dataset,
                    help=f"one of {', '.join(DATASETS)} or a folder of class sub-folders (default {dataset})")
     p.add_argument("--data-dir", help="for fashion_mnist, the folder of its four files (default: Debian's, then "
-                                      "Keras' cache, else a download); for tensorflow-datasets sets, its data folder, "
-                                      "which holds the set or its downloaded files, or where it downloads them when "
-                                      "online (default: tensorflow-datasets' own)")
+                                      "Keras' cache, else a download); for tensorflow-datasets sets, the folder of the "
+                                      "set or its downloaded files, or where to download them (default: tfds' own)")
     p.add_argument("--subset", type=int, help="train on this many examples: a fixed, class-balanced part of the "
                                               "training split, for small machines")
 
@@ -117,5 +108,4 @@ def training_options(p, recipe, epochs=None, batch_size=None):
 
 def output_option(p, default, what="run", shown=None):
     """--output-dir, whose help shows `shown` (or `default`) as the default."""
-    p.add_argument("--output-dir", default=default,
-                   help=f"the folder of the {what} (default: {shown or default})")
+    p.add_argument("--output-dir", default=default, help=f"the folder of the {what} (default: {shown or default})")

@@ -1,12 +1,8 @@
 """The output folder of a command: one run, study or experiment per folder, locked while in use.
 
-A folder holds one run, named by its settings file (`run.json` of the training command,
-`study.json` of the tuner, `experiment.json` of an experiment). `claim` checks a folder
-before anything is written to it: a new run needs an empty (or missing) folder, and a
-folder that holds a run is continued only with that run's settings, so no result is ever
-written over. A claimed folder is locked (`fcntl.flock` on its `.lock` file) for the life
-of the process, so that a second command into it stops with a clear error instead of
-writing beside the first.
+A folder holds one run, named by its settings file (`run.json`, `study.json`, `experiment.json`); a run
+is continued only with its own settings, so no result is ever written over. A claimed folder is locked
+(`fcntl.flock` on `.lock`) while the process lives, so that a second command into it stops with an error.
 """
 
 import fcntl
@@ -23,10 +19,8 @@ _locks = {}  # folder (real path) -> the open lock file, held until the process 
 
 
 def check_folder(path, option="--output-dir"):
-    """Returns `path` if it is a folder this process can write in, or can create; raises
-    RunFolderError otherwise. Tried for real (a folder made and removed in the nearest
-    existing one), since permissions do not tell everything: root may write anywhere
-    but in /proc, on a read-only file system or on a full quota."""
+    """Returns `path` if this process can write in that folder, or create it; RunFolderError otherwise. Tried
+    for real (a folder made and removed): permissions miss a read-only file system, /proc or a full quota."""
     existing = path
     while existing and not os.path.exists(existing):
         existing = os.path.dirname(existing)
@@ -42,12 +36,7 @@ def check_folder(path, option="--output-dir"):
 
 
 def lock(path):
-    """Creates the folder `path` if needed and locks it for the life of this process.
-
-    Raises:
-        ValueError: if another process holds it.
-    """
-    check_folder(path)
+    """Creates the folder `path` if needed and locks it while this process lives; RunFolderError if taken."""
     key = os.path.realpath(path)
     if key in _locks:
         return
@@ -60,7 +49,7 @@ def lock(path):
         holder = f.read().strip() or "another process"
         f.close()
         raise RunFolderError(f"--output-dir {path!r} is in use by {holder}; wait for it to end, or choose "
-                              f"another folder") from None
+                             f"another folder") from None
     f.seek(0)
     f.truncate()
     f.write(f"process {os.getpid()}")
@@ -77,36 +66,19 @@ def release(path):
 
 
 def contents(path):
-    """What the folder `path` holds, less its lock file and `check_folder`'s probe; `[]` if
-    there is no folder."""
+    """What the folder `path` holds, less its lock file and `check_folder`'s probe; `[]` if none."""
     if not os.path.isdir(path):
         return []
     return [name for name in os.listdir(path) if name != LOCK and not name.startswith(PROBE)]
 
 
 def claim(path, settings_file, settings, *, resume, what="run", ignored=()):
-    """Checks that the folder `path` may hold the run that `settings` describe.
-
-    Args:
-        path: the folder (`--output-dir`).
-        settings_file: the name of the file that holds a run's settings there.
-        settings: the run's settings (JSON-serialisable dict).
-        resume: whether a run with the same settings there is continued;
-            otherwise it is refused.
-        what: what the folder holds, in messages ("run", "study").
-        ignored: names in the folder that do not make it hold something else:
-            what other processes of the same run may write before the settings
-            (the tuner's distributed workers create keras-tuner's project folder,
-            possibly before the chief has claimed the folder).
-
-    Returns:
-        Whether a run is continued (`False`: the folder is new or empty; write
-        the settings with `start`).
-
-    Raises:
-        ValueError: if the folder holds something else than this run, is a
-            file, cannot be written, or is in use by another process.
-    """
+    """Checks that the folder `path` (`--output-dir`) may hold the run that `settings` (a JSON-serialisable
+    dict, kept in `settings_file` there) describe, and locks it; returns whether a run is continued (`False`:
+    a new or empty folder, whose settings `start` writes). A run with the same settings is continued with
+    `resume`, else refused; anything else there is a RunFolderError naming the `what` ("run", "study").
+    `ignored`: names other processes of the same run may write before the settings (the tuner's workers
+    create keras-tuner's project folder, possibly before the chief claims the folder)."""
     check_folder(path)
     _judge(path, settings_file, settings, resume, what, ignored)  # before the lock creates the folder
     lock(path)
@@ -118,22 +90,21 @@ def _judge(path, settings_file, settings, resume, what, ignored=()):
     if not os.path.exists(file):
         if set(contents(path)) - set(ignored):
             raise RunFolderError(f"--output-dir {path!r} is not empty and holds no keras_resnet {what} (no "
-                                  f"{settings_file}); choose a new folder")
+                                 f"{settings_file}); choose a new folder")
         return False
     if not resume:
         raise RunFolderError(f"--output-dir {path!r} already holds a {what}; pass --resume to continue it, "
-                              f"or choose a new folder")
+                             f"or choose a new folder")
     saved = read_json(file, f"restore it, or move the folder aside and start the {what} again")
     if not isinstance(saved, dict):
         raise RunFolderError(f"{file} holds no {what} settings (a JSON object); restore it, or move the folder "
-                              f"aside and start the {what} again")
+                             f"aside and start the {what} again")
     settings = json.loads(json.dumps(settings))  # as stored: tuples are lists
-    differences = {k: (saved.get(k), settings.get(k)) for k in sorted(set(saved) | set(settings))
-                   if saved.get(k) != settings.get(k)}
-    if differences:
-        listed = ", ".join(f"{k}: {old!r} there, {new!r} now" for k, (old, new) in differences.items())
+    listed = ", ".join(f"{k}: {saved.get(k)!r} there, {settings.get(k)!r} now"
+                       for k in sorted(set(saved) | set(settings)) if saved.get(k) != settings.get(k))
+    if listed:
         raise RunFolderError(f"--output-dir {path!r} holds a different {what} ({listed}); continue it with its "
-                              f"own settings or choose a new folder")
+                             f"own settings or choose a new folder")
     return True
 
 

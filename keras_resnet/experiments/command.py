@@ -6,10 +6,8 @@ interval of its per-seed difference. --epochs, --subset (0: every training image
     keras-resnet experiment degradation --seeds 3
     keras-resnet experiment width_depth --dataset cifar10 --epochs 200 --subset 0 --batch-size 128
 
-`--output-dir` (default runs/experiments/NAME) gets `results.csv`, `report.md`, `NAME.png`
-and a run folder per network and seed; running the same command again continues an
-interrupted experiment without repeating a finished run. `tutorial_arguments` gives the
-tutorials that run one experiment the same options.
+Running the same command again continues an interrupted experiment without repeating a finished
+run. `tutorial_arguments` gives the tutorials that run one experiment the same options.
 """
 
 import os
@@ -68,14 +66,13 @@ def settings_of(experiment, args):
 
 
 def measure(experiment, settings, output_dir, command, verbose=0):
-    """Runs (or continues) the experiment of `settings` in `output_dir` (`run.run`), and
-    writes its results, report and figure (`report.write_outputs`) after every run, so
-    that an interrupted experiment has them for the runs it finished. Returns the rows.
+    """Runs (or continues) the experiment of `settings` in `output_dir` (`run.run`), writing its
+    outputs (`report.write_outputs`) after every run, so that an interrupted experiment has them
+    for the runs it finished. Returns the rows.
 
     Raises:
         ValueError: if `output_dir` cannot hold the experiment.
-        CommandFailed: on a full disk, or a run whose loss diverged (`TrainingStopped`);
-            the finished runs are kept.
+        CommandFailed: on a full disk, or a run whose loss diverged; the finished runs are kept.
     """
     def write(rows):
         report_lib.write_outputs(experiment, rows, settings, output_dir, command)

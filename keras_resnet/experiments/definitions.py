@@ -1,26 +1,12 @@
-"""The experiments as data: four of the papers' claims, each measured by one command.
+"""The experiments as data: the networks each trains (table rows with `Spec` changes) and the
+claims it tests, each declared before any run as a contrast of one metric between networks,
+positive in the paper's direction (`keras_resnet.experiments.statistics`).
 
-    keras-resnet experiment degradation --seeds 3 --output-dir runs/degradation
-
-Each experiment is data: the networks it trains (table rows with `Spec`
-changes), and the claims it tests, each declared before any run as a contrast
-of one metric between networks, oriented so that the paper's direction is
-positive (`keras_resnet.experiments.statistics`). Every network is trained with
-every seed through the training command's own code (`keras_resnet.training`:
-the same data, recipes and loop), one run folder each, so an interrupted
-experiment resumes without repeating finished runs. The results are a CSV row
-per run, a report with a verdict per claim beside the paper's number, and a
-figure drawn like the paper's.
-
-Experiments (`EXPERIMENTS`):
-- `degradation`: He et al. 2015 s4.2, Fig. 6: plain-20/56 against ResNet-20/56.
-- `unit_orders`: He et al. 2016 Fig. 4, Table 2: residual-unit orders (a)-(e).
+- `degradation`: He et al. 2015 (arXiv:1512.03385) s4.2, Fig. 6: plain-20/56 against ResNet-20/56.
+- `unit_orders`: He et al. 2016 (arXiv:1603.05027) Fig. 4, Table 2: residual-unit orders (a)-(e).
 - `shortcut_scale`: He et al. 2016 s3, Table 1: the shortcut scaled by 0.5.
-- `width_depth`: Zagoruyko & Komodakis 2016 Tables 4-5: width against depth at
+- `width_depth`: Zagoruyko & Komodakis 2016 (arXiv:1605.07146) Tables 4-5: width against depth at
   fixed parameter budgets, the networks solved by the tuner's budget solver.
-
-Papers: He, Zhang, Ren, Sun 2015, arXiv:1512.03385; He, Zhang, Ren, Sun 2016,
-arXiv:1603.05027; Zagoruyko & Komodakis 2016, arXiv:1605.07146.
 """
 
 import dataclasses
@@ -52,9 +38,8 @@ class Claim:
     Attributes:
         statement: the claim, in words.
         metric: `train_error`, `test_error` (%, final epoch) or `epoch_seconds`.
-        weights: network label -> weight; the weighted sum is positive in the
-            paper's direction (e.g. `{"plain-56": 1, "plain-20": -1}` on
-            training error: plain-56 has the higher training error).
+        weights: network label -> weight, the weighted sum positive in the paper's direction
+            (`{"plain-56": 1, "plain-20": -1}` on training error: plain-56's is higher).
         paper: the paper's number(s) for the same comparison.
     """
 
@@ -68,9 +53,8 @@ class Claim:
 class Experiment:
     """What an experiment trains, what it tests, and its default settings.
 
-    `defaults` are the command's defaults, sized to finish within about an
-    hour on a 2-core CPU with 3 seeds on Fashion-MNIST; `differs` says what
-    differs from the paper and why that could change the outcome.
+    `defaults` are the command's defaults (about an hour on a 2-core CPU with 3 seeds on
+    Fashion-MNIST); `differs` says what differs from the paper and why that could change the outcome.
     """
 
     name: str
@@ -91,6 +75,7 @@ SHORT_RUN = ("{epochs} epochs of batch {batch_size} on {subset} images of {datas
              "starts to learn more than where it ends. The smaller batch, with the learning rate scaled to it "
              "(`Recipe.at_batch_size`), gives 4x the steps for the same examples; at batch 128 (22 steps an "
              "epoch) the 56-layer networks diverge in their first epoch.")
+SHORT_RUN_DEFAULTS = dict(epochs=5, subset=3000, batch_size=32)
 
 
 def _degradation():
@@ -109,7 +94,7 @@ def _degradation():
          Claim("Shortcuts remove the degradation at depth 56 (training error)", "train_error",
                {"plain-56": 1, "ResNet-56": -1}, "Fig. 6: ResNet-56 trains below plain-56")),
         SHORT_RUN + " Depths 20 and 56 are the paper's own pair; 110 would triple the cost.",
-        defaults=dict(epochs=5, subset=3000, batch_size=32, recipe="he2015"),
+        defaults=dict(SHORT_RUN_DEFAULTS, recipe="he2015"),
     )
 
 
@@ -135,7 +120,7 @@ def _unit_orders():
         "unit_orders", "Residual-unit orders (a)-(e)", "He et al. 2016, Fig. 4 and Table 2 (CIFAR-10)", nets, claims,
         SHORT_RUN + " One depth, 20 (basic blocks) instead of 110 and 164: He 2016's differences grow with "
         "depth (the signal crosses more units), so they may be too small to resolve at 20.",
-        defaults=dict(epochs=5, subset=3000, batch_size=32, recipe="he2016"),
+        defaults=dict(SHORT_RUN_DEFAULTS, recipe="he2016"),
     )
 
 
@@ -156,7 +141,7 @@ def _shortcut_scale():
                {**gap(56), **{k: -v for k, v in gap(20).items()}},
                "s3.1, Eq. 4: the product of the scales over L units vanishes as L grows")),
         SHORT_RUN + " Option A shortcuts are scaled where they subsample too.",
-        defaults=dict(epochs=5, subset=3000, batch_size=32, recipe="he2016"),
+        defaults=dict(SHORT_RUN_DEFAULTS, recipe="he2016"),
     )
 
 
@@ -194,7 +179,7 @@ def _width_depth(budgets=WIDTH_DEPTH_BUDGETS, depths=WIDTH_DEPTH_DEPTHS, input_s
         SHORT_RUN + " Budgets of 0.15M and 0.6M (the paper: 0.6M-36M) and WRN's recipe with dropout 0.3. "
         "Short schedules favour wide networks for a reason WRN does not give: fewer sequential layers "
         "start learning sooner.",
-        figure="depth", defaults=dict(epochs=5, subset=3000, batch_size=32, recipe="wrn"),
+        figure="depth", defaults=dict(SHORT_RUN_DEFAULTS, recipe="wrn"),
     )
 
 

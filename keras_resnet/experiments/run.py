@@ -25,14 +25,11 @@ ROW_FILE = "row.json"  # a finished run's row, kept in its folder
 
 def settings(experiment, *, dataset="fashion_mnist", seeds=3, epochs=None, subset=None, batch_size=None,
              recipe=None, data_dir=None):
-    """The experiment's settings with its defaults filled in, checked before any training.
+    """The experiment's settings with its defaults filled in, checked before any training (a
+    ValueError for fewer than two seeds, a non-positive count, an unknown dataset or recipe).
 
     `seeds` is a number N (seeds 0 to N - 1) or a list of seeds; `subset=None` takes the
     experiment's default, `0` every training image.
-
-    Raises:
-        ValueError: for fewer than two seeds, a non-positive count, an unknown
-            dataset or recipe.
     """
     given = seeds
     if isinstance(seeds, int) and not isinstance(seeds, bool):
@@ -101,16 +98,12 @@ def _train(experiment, network, s, seed, folder, verbose):
 
 
 def run(experiment, output_dir, s, *, verbose=0, on_row=None):
-    """Claims `output_dir` for the experiment of settings `s`, trains what is not trained
-    yet, and returns every run's row.
+    """Claims `output_dir` for the experiment of settings `s` (a ValueError if it holds anything
+    else), trains what is not trained yet, and returns every run's row.
 
-    Seed by seed, every network: after each seed the finished runs already form
-    paired comparisons. A run's folder is `output_dir/runs/NETWORK/seedK`; a
-    finished run is read back, an interrupted one continues from its last
-    finished epoch. `on_row(rows)` is called after each run trained here.
-
-    Raises:
-        ValueError: if `output_dir` holds something else, or this experiment with other settings.
+    Seed by seed, every network, so that each finished seed already gives paired comparisons. A
+    run's folder is `output_dir/runs/NETWORK/seedK`; a finished run is read back, an interrupted
+    one continues from its last finished epoch. `on_row(rows)` is called after each run trained here.
     """
     if not claim(output_dir, SETTINGS_FILE, s, resume=True, what="experiment"):
         start(output_dir, SETTINGS_FILE, s)

@@ -1,22 +1,10 @@
-"""Verdicts on a paper's claim from repeated runs: a mean difference, its 95%
-confidence interval, and the rule that turns them into a word.
+"""Verdicts on a paper's claim from repeated runs: a mean difference, its 95% confidence interval,
+and the rule (`RULE`) that turns them into a word.
 
-Pure: numbers in, numbers and words out (scipy for the t quantile).
-
-A claim is a *contrast*: a weighted sum of one metric over networks, e.g.
-`{"plain-56": +1, "plain-20": -1}` on training error, oriented so that the
-paper's direction is positive ("plain-56 has the higher training error").
-Every seed trains every network, so the contrast is computed per seed (a
-paired design: the same seed gives every network the same data order and
-augmentation) and the interval is Student's t over the seeds:
-
-    mean +- t(0.975, n - 1) * sd / sqrt(n)
-
-The rule, stated in every report:
-- **echoed**: the whole interval lies in the paper's direction (lower bound > 0);
-- **contradicted**: the whole interval lies in the opposite direction (upper bound < 0);
-- **not resolved**: the interval contains 0.
-It needs at least two seeds: one run gives no interval, so no verdict.
+A claim is a contrast, a weighted sum of one metric over networks positive in the paper's direction.
+Every seed trains every network (the same data order and augmentation), so the contrast is paired
+by seed and the interval is Student's t over the seeds: mean +- t(0.975, n - 1) * sd / sqrt(n).
+One run gives no interval, so no verdict.
 """
 
 import dataclasses
@@ -40,11 +28,7 @@ class Estimate:
 
     @property
     def verdict(self):
-        if self.low > 0:
-            return ECHOED
-        if self.high < 0:
-            return CONTRADICTED
-        return NOT_RESOLVED
+        return ECHOED if self.low > 0 else CONTRADICTED if self.high < 0 else NOT_RESOLVED
 
 
 def t_quantile(n):
@@ -69,7 +53,7 @@ def estimate(differences):
 
 
 def contrast(values, weights):
-    """Per-seed contrasts: `values[label][seed]` weighted by `weights[label]`, over
-    the seeds every weighted label has."""
+    """Per-seed contrasts: `values[label][seed]` weighted by `weights[label]`, over the seeds every
+    weighted label has."""
     seeds = set.intersection(*(set(values.get(label, {})) for label in weights))
     return [sum(w * values[label][seed] for label, w in weights.items()) for seed in sorted(seeds)]

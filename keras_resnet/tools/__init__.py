@@ -1,2 +1,1 @@
-"""The commands around the library: `keras-resnet benchmark` (with its references,
-`keras_resnet.tools.references`), `convert`, `show` and `repeat`."""
+"""The commands around the library: `benchmark` (with its `references`), `convert`, `show` and `repeat`."""

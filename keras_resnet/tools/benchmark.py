@@ -3,21 +3,10 @@
     keras-resnet benchmark --models ResNet50 ResNeXt50_32x4d --size 112 --batch 8
     keras-resnet benchmark --models ResNet50 --modes infer --references keras folded
 
-For every model, mode (train, infer) and precision it prints images/s, the
-achieved FLOP/s, its fraction of the machine's nominal peak and of a float32
-matrix product measured at the start of the run (what the best-tuned kernel
-reaches here), and ratios to the references built in the same process
-(`keras_resnet.tools.references`: keras.applications, stock Keras layers,
-torchvision, batch norms folded), to float32 (for other precisions) and to an
-optional baseline model. Everything of one mode and precision is timed in
-interleaved rounds after a warm-up call each (which traces and compiles), and
-the best round kept, so that a shared, noisy machine slows all candidates alike.
-`--build-time` adds the time to build a model against keras.applications, also
-interleaved.
-
-Shared machines give different absolute numbers from run to run: compare the
-ratios, which are measured side by side. The Python API is `measure`, and
-`choose_jit_compile` picks XLA or not for a model by the same kind of measurement.
+For every model, mode and precision: images/s, FLOP/s, their fraction of the nominal peak and of a float32
+matmul measured in the same run, and ratios to the `references`, to float32 and to a baseline model, all
+timed in interleaved rounds (the best counts) so that a noisy machine slows every candidate alike: compare
+the ratios (docs/benchmark.md). The Python API is `measure`; `choose_jit_compile` picks XLA or not.
 """
 
 import os
@@ -31,8 +20,8 @@ from keras_resnet.checks import is_number, positive
 from keras_resnet.cli.parser import UsageError, bad_options, check_positive
 from keras_resnet.complexity import complexity
 from keras_resnet.table import SPECS, get_spec
-from keras_resnet.tools.references import REFERENCES, build_times, import_torchvision, keras_application, \
-    reference_steps
+from keras_resnet.tools.references import (REFERENCES, build_times, import_torchvision, keras_application,
+                                           keras_step, reference_steps)
 
 MODES = ("train", "infer")
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
@@ -41,20 +30,10 @@ FLOPS_PER_MAC = {"train": 6, "infer": 2}
 
 
 def detect_peak(cpuinfo=None, cpus=None):
-    """Nominal fp32 peak FLOP/s of this CPU: cores x clock x FLOP per cycle (64
-    with AVX-512, 32 with AVX2 and FMA, else 16: two FMA units per core).
-
-    Nominal, not real: AMD's Zen 4 runs AVX-512 on 256-bit units (half the
-    FLOP per cycle) at a boost clock /proc/cpuinfo does not show. The
-    benchmark therefore also measures `matmul_flops` in the same run.
-
-    Args:
-        cpuinfo: the text of /proc/cpuinfo; default: read it.
-        cpus: the CPUs counted; default: those this process may run on.
-
-    Returns:
-        FLOP/s, or `None` where /proc/cpuinfo cannot tell.
-    """
+    """Nominal fp32 peak FLOP/s of this CPU: cores (`cpus`, default those this process may run on) x clock
+    x FLOP per cycle (64 with AVX-512, 32 with AVX2 and FMA, else 16: two FMA units per core), or `None`
+    where `cpuinfo` (default: read /proc/cpuinfo) cannot tell. Nominal, not real (Zen 4 runs AVX-512 on
+    256-bit units), hence `matmul_flops` beside it."""
     if cpuinfo is None:
         try:
             with open("/proc/cpuinfo") as f:
@@ -70,34 +49,20 @@ def detect_peak(cpuinfo=None, cpus=None):
 
 
 def matmul_flops(n=4096, repeats=3):
-    """FLOP/s of the backend's float32 `n` x `n` matrix product, the best of
-    `repeats`: what this machine's best-tuned kernel reaches, measured now."""
+    """FLOP/s of the backend's float32 `n` x `n` matrix product, the best of `repeats`: what this
+    machine's best-tuned kernel reaches, measured now."""
     positive("n", n)
     positive("repeats", repeats)
     a = keras.random.normal((n, n), seed=1)
     b = keras.random.normal((n, n), seed=2)
-    keras.ops.convert_to_numpy(keras.ops.matmul(a, b))  # warm-up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        keras.ops.convert_to_numpy(keras.ops.matmul(a, b))
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best
+    speeds = time_steps({"matmul": lambda: keras.ops.convert_to_numpy(keras.ops.matmul(a, b))}, 1, 1, repeats)
+    return 2 * n**3 * speeds["matmul"]
 
 
 def time_steps(steps, batch_size, n, rounds, warmup=1):
-    """Images/s of each step function: `warmup` untimed calls each (the first traces
-    and compiles), then `rounds` rounds of `n` calls each, the candidates interleaved;
-    the best round counts.
-
-    Args:
-        steps: dict label -> step function (one batch per call).
-        batch_size: images per call.
-        n, rounds: positive integers; `warmup`: at least 1.
-
-    Returns:
-        dict label -> images/s.
-    """
+    """Images/s of each step function (dict label -> function of one batch of `batch_size` images):
+    `warmup` untimed calls each (the first traces and compiles), then `rounds` rounds of `n` calls
+    each, the candidates interleaved; the best round counts. Returns dict label -> images/s."""
     for field, value in (("batch_size", batch_size), ("n", n), ("rounds", rounds), ("warmup", warmup)):
         positive(field, value)
     for step in steps.values():
@@ -120,23 +85,10 @@ def _batch(input_shape, batch_size, classes, seed=0):
 
 
 def choose_jit_compile(model, batch_size=8, steps=3, input_shape=None, loss="sparse_categorical_crossentropy"):
-    """Whether XLA (`compile(jit_compile=True)`) trains `model` faster here, by measurement.
-
-    On a CPU, XLA makes convolution training slower (docs/benchmark.md); on a GPU it
-    usually helps. This trains two clones of `model` with SGD on random data for
-    `steps` steps each way, interleaved, after one warm-up (compilation) step each;
-    `model` itself is left untouched.
-
-    Args:
-        model: a Keras model with one input and a classifier output.
-        batch_size: images per step (a positive integer).
-        steps: timed steps per candidate (a positive integer).
-        input_shape: input shape without the batch axis; default the model's,
-            which must then be fully defined.
-        loss: the loss used for the measurement.
-
-    Returns:
-        `(jit_compile, {False: images/s, True: images/s})`.
+    """`(jit_compile, {False: images/s, True: images/s})`: whether XLA trains `model` (one input, a classifier
+    output) faster here, by measurement: on a CPU it makes convolution training slower (docs/benchmark.md),
+    on a GPU it usually helps. Two clones of `model` (left untouched) train with SGD on random data for
+    `steps` steps each way, interleaved. `input_shape` (no batch axis) defaults to the model's, then fixed.
 
     Example:
         >>> jit, speeds = keras_resnet.tools.benchmark.choose_jit_compile(model)
@@ -153,15 +105,13 @@ def choose_jit_compile(model, batch_size=8, steps=3, input_shape=None, loss="spa
     for jit in (False, True):
         clone = keras.models.clone_model(model)
         clone.set_weights(model.get_weights())
-        clone.compile(keras.optimizers.SGD(0.01), loss, jit_compile=jit)
-        candidates[jit] = lambda clone=clone: clone.train_on_batch(x, y)
+        candidates[jit] = keras_step(clone, x, y, "train", jit, loss)
     speeds = time_steps(candidates, batch_size, steps, rounds=1)
     return speeds[True] > speeds[False], speeds
 
 
 def _parse_model(model):
-    """`Name`, `Name:layout` (e.g. `"ResNet50:torchvision"`) or `(label, Spec)`
-    -> (label, table name or None, spec)."""
+    """`Name`, `Name:layout` or `(label, Spec)` -> (label, table name or None, spec)."""
     if isinstance(model, tuple):
         label, spec = model
         return label, None, get_spec(spec)
@@ -197,31 +147,18 @@ def _check(models, size, batch_size, modes, precisions, steps, rounds, reference
 def measure(models, size=64, batch_size=8, modes=MODES, precisions=("float32",), steps=2, rounds=3,
             references=("keras", "stock", "torch"), baseline=None, peak=None, jit_compile=False, matmul_size=4096,
             out=print):
-    """Measures and prints the table (see the module docstring).
+    """Measures and prints (with `out`) the table of the module docstring; returns a list of result dicts
+    (model, precision, mode, reference labels -> images/s).
 
     Args:
-        models: table names, `Name:layout` strings (e.g. `"ResNet50:torchvision"`)
-            or `(label, Spec)` pairs.
-        size: input height and width.
-        batch_size: images per step.
-        modes: any of `"train"`, `"infer"`.
-        precisions: any of `"float32"`, `"mixed_bfloat16"`, `"mixed_float16"`.
-        steps, rounds: timed steps per round, rounds (the best counts); positive integers.
-        references: any of `keras_resnet.tools.references.REFERENCES`: `"keras"`
-            (keras.applications), `"stock"` (stock Keras layers), `"torch"`
-            (torchvision), `"folded"` (inference only: batch norms folded into the convs).
+        models: table names, `Name:layout` strings (e.g. `"ResNet50:torchvision"`) or `(label, Spec)` pairs.
+        modes, precisions, references: any of `MODES`, `PRECISIONS`, `references.REFERENCES`.
+        steps, rounds: timed steps per round, rounds (the best counts).
         baseline: one of `models`, to which every row is also compared.
         peak: peak FLOP/s for the fraction-of-peak column; `None` detects it.
-        jit_compile: passed to `model.compile` for keras models.
-        matmul_size: size of the float32 matrix product measured first, as
-            the achievable ceiling (`matmul_flops`); 0 skips it.
-        out: where lines go.
-
-    Returns:
-        A list of result dicts (model, precision, mode, reference labels -> images/s).
+        matmul_size: size of the float32 matrix product measured first (`matmul_flops`); 0 skips it.
     """
-    parsed = _check(models, size, batch_size, modes, precisions, steps, rounds, references, baseline, peak,
-                    matmul_size)
+    parsed = _check(models, size, batch_size, modes, precisions, steps, rounds, references, baseline, peak, matmul_size)
     peak = peak or detect_peak()
     matmul = matmul_flops(matmul_size) if matmul_size else None
     if matmul:

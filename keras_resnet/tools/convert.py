@@ -4,11 +4,9 @@
     keras-resnet convert model.pth model.keras --arch resnext50_32x4d --no-top
     keras-resnet convert resnet50d.pth resnet50d.weights.h5 --source timm
 
-The output is a weights file (`.weights.h5`), loaded without PyTorch by
-`keras_resnet.build(row, layout="torchvision", weights=path)`, or a whole model
-(`.keras`), loaded by `keras.saving.load_model(path)`. It is written whole or not
-at all, and an existing file is replaced only with `--overwrite`. The conversion
-is `keras_resnet.from_torchvision` / `keras_resnet.from_timm`.
+The output is a weights file (`.weights.h5`), loaded without PyTorch by `keras_resnet.build(row,
+layout="torchvision", weights=path)`, or a whole model (`.keras`), written whole or not at all; an existing
+file is replaced only with `--overwrite`. The conversion is `keras_resnet.from_torchvision` / `from_timm`.
 """
 
 import os
@@ -32,35 +30,30 @@ def arguments(p):
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
 
 
-def _check_output(output, overwrite):
-    if not output.endswith((".weights.h5", ".keras")):
-        raise UsageError(f"the output must end in .weights.h5 or .keras; received {output!r}")
-    if os.path.isdir(output):
-        raise UsageError(f"the output must be a file; received {output!r}, a folder")
-    check_folder(os.path.dirname(output) or ".", "the output's folder")
-    if os.path.exists(output) and not overwrite:
-        raise UsageError(f"{output!r} exists; pass --overwrite to replace it")
-
-
 def run(args):
     archs, convert = SOURCES[args.source]
+    output = args.output
     with bad_options():
-        _check_output(args.output, args.overwrite)
+        if not output.endswith((".weights.h5", ".keras")):
+            raise UsageError(f"the output must end in .weights.h5 or .keras; received {output!r}")
+        if os.path.isdir(output):
+            raise UsageError(f"the output must be a file; received {output!r}, a folder")
+        check_folder(os.path.dirname(output) or ".", "the output's folder")
+        if os.path.exists(output) and not args.overwrite:
+            raise UsageError(f"{output!r} exists; pass --overwrite to replace it")
         if args.arch is not None and args.arch not in archs:
             raise UsageError(f"--arch {args.arch} is not one of {args.source}'s {', '.join(archs)}")
         try:
             model = convert(args.checkpoint, args.arch, include_top=not args.no_top)
         except ImportError as e:  # no PyTorch to read the file: not a bad option
             raise CommandFailed(str(e)) from e
-    with full_disk_ends(os.path.dirname(args.output) or ".", "convert again"), atomic(args.output) as partial:
-        (model.save if args.output.endswith(".keras") else model.save_weights)(partial)
-    if args.output.endswith(".keras"):
-        print(f"Wrote {args.output}; load it with keras.saving.load_model({args.output!r}).")
+    with full_disk_ends(os.path.dirname(output) or ".", "convert again"), atomic(output) as partial:
+        (model.save if output.endswith(".keras") else model.save_weights)(partial)
+    if output.endswith(".keras"):
+        print(f"Wrote {output}; load it with keras.saving.load_model({output!r}).")
         return 0
-    row = archs[model.name]
-    top = ", include_top=False" if args.no_top else ""
     classes = model.output_shape[-1]
-    classes = f", classes={classes}" if not args.no_top and classes != 1000 else ""
-    print(f"Wrote {args.output}; load it with keras_resnet.build({row!r}, layout='torchvision'{top}{classes}, "
-          f"weights={args.output!r}).")
+    extra = ", include_top=False" if args.no_top else f", classes={classes}" if classes != 1000 else ""
+    print(f"Wrote {output}; load it with keras_resnet.build({archs[model.name]!r}, layout='torchvision'{extra}, "
+          f"weights={output!r}).")
     return 0

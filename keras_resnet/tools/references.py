@@ -1,17 +1,12 @@
-"""The references `keras-resnet benchmark` times beside keras_resnet's networks.
+"""The references `keras-resnet benchmark` times beside keras_resnet's networks, each a step function
+(one SGD training step or one inference batch per call, on the batch the keras_resnet network gets):
 
-- "keras": the keras.applications network of the same name (ResNet50/101/152 and V2),
-  built under the same dtype policy;
+- "keras": the keras.applications network of the same name, built under the same dtype policy;
 - "stock": the same network on stock Keras layers (`keras_resnet.transforms.with_stock_layers`);
-- "folded": inference only, the same network with its batch norms folded into the
-  convolutions (`keras_resnet.transforms.fold_batch_norm`);
+- "folded": inference only, its batch norms folded into the convolutions (`transforms.fold_batch_norm`);
 - "torch": the torchvision counterpart, when torch and torchvision import.
-
-Each reference is a step function: one training step (SGD, cross-entropy) or one
-inference batch per call, on the batch the keras_resnet network gets.
 """
 
-import contextlib
 import os
 import sys
 import time
@@ -31,34 +26,18 @@ REFERENCES = ("keras", "stock", "torch", "folded")
 TORCHVISION_NAMES = {row: arch for arch, row in TORCHVISION.items()}
 
 
-@contextlib.contextmanager
-def global_policy(policy):
-    """Builds keras.applications models (which take no dtype) under `policy`."""
-    before = keras.config.dtype_policy()
-    keras.mixed_precision.set_global_policy(policy)
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy(before)
-
-
-def keras_step(model, x, y, mode, jit_compile=False):
+def keras_step(model, x, y, mode, jit_compile=False, loss="sparse_categorical_crossentropy"):
     """One training step (SGD) or one inference batch of a Keras model."""
     if mode == "infer":
         return lambda: model.predict_on_batch(x)
-    model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy", jit_compile=jit_compile)
+    model.compile(keras.optimizers.SGD(0.01), loss, jit_compile=jit_compile)
     return lambda: model.train_on_batch(x, y)
 
 
 def import_torchvision():
-    """torch and torchvision, or `None`. torchvision's wheels built for CUDA import their
-    pure-Python models on a CPU-only torch once the C++ meta registrations are skipped.
-
-    torch's OpenMP threads spin while waiting; next to TensorFlow's threads in one
-    process, or on a shared machine, spinning threads slow it down many times over, so
-    unless `OMP_WAIT_POLICY` is set, they wait passively.
-    """
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    """torch and torchvision, or `None`. torchvision's CUDA wheels import their pure-Python models on a
+    CPU-only torch once the C++ meta registrations are skipped."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # torch's spinning threads slow TensorFlow's
     try:
         import torch
 
@@ -97,25 +76,21 @@ def torch_step(torch, net, x, y, mode, precision):
 
 def reference_steps(ours, label, name, spec, batch, mode, precision, references, jit_compile=False,
                     torch_vision=None):
-    """The step functions of keras_resnet's network `ours` and of its references.
-
-    Args:
-        ours: the keras_resnet model built from `spec` under `precision`.
-        label: how the rows name it; `name`: its table name, or None for a Spec.
-        batch: `(x, y)`, NHWC images and integer labels.
-        references: any of `REFERENCES`; a reference the network has none of is skipped.
-        torch_vision: `(torch, torchvision)` from `import_torchvision`, or None.
-
-    Returns:
-        `(labels, steps)`: reference kind ("ours", "keras", ...) -> printed label, and
-        printed label -> step function.
+    """`(labels, steps)`: kind ("ours", "keras", ...) -> printed label, and printed label -> step function,
+    of keras_resnet's network `ours` (built from `spec` under `precision`, named `label` in the rows, `name`
+    in the table or None) and of its `references` (any of `REFERENCES`; one it has none of is skipped), on
+    `batch`: `(x, y)`, NHWC images and integer labels. `torch_vision`: from `import_torchvision`, or None.
     """
     x, y = batch
     labels = {"ours": f"{label} keras_resnet"}
     models = {"ours": ours}
     if "keras" in references and name and hasattr(keras.applications, name) and spec == SPECS[name]:
-        with global_policy(precision):
+        before = keras.config.dtype_policy()
+        keras.mixed_precision.set_global_policy(precision)  # keras.applications models take no dtype
+        try:
             models["keras"] = getattr(keras.applications, name)(weights=None, input_shape=x.shape[1:])
+        finally:
+            keras.mixed_precision.set_global_policy(before)
         labels["keras"] = f"{name} keras.applications"
     if "folded" in references and mode == "infer":
         models["folded"], labels["folded"] = fold_batch_norm(ours), f"{label} BN folded into convs"
@@ -140,12 +115,8 @@ def keras_application(name):
 
 
 def build_times(name, repeats=3):
-    """Seconds to build `name` (weights=None) with keras_resnet and with
-    keras.applications, interleaved `repeats` times; the fastest of each.
-
-    Returns:
-        `(keras_resnet seconds, keras.applications seconds)`.
-    """
+    """`(keras_resnet seconds, keras.applications seconds)` to build `name` (weights=None), interleaved
+    `repeats` times; the fastest of each."""
     positive("repeats", repeats)
     reference = keras_application(name)
     best = [float("inf"), float("inf")]

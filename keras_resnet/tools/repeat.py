@@ -2,13 +2,9 @@
 
     keras-resnet repeat --runs 20 -- keras-resnet train --model ResNet20 --epochs 10 --batch-size 64
 
-Each run is a fresh process, exactly as a user starts it (unseeded commands
-stay unseeded), so the spread is the one a user meets. The command must print
-the training command's last line, `Test accuracy: X`; a run that exits with an
-error, or prints no such line, counts as failed. Every run's accuracy and wall
-time go to `--output` (CSV) as they finish, its printed output to `--log`; the
-summary gives min / median / max over the runs and how many fell below
-`--threshold`.
+Each run is a fresh process, as a user starts it (unseeded commands stay unseeded), so the spread is the one
+a user meets. A run that exits with an error, or prints no `Test accuracy: X` line, counts as failed. Every
+run's accuracy and wall time go to `--output` (CSV) as they finish, its printed output to `--log`.
 """
 
 import argparse
@@ -24,16 +20,6 @@ from keras_resnet.checks import between
 from keras_resnet.cli.parser import UsageError, bad_options, check_positive, full_disk_ends
 
 ACCURACY = re.compile(r"^Test accuracy: ([0-9.]+)", re.MULTILINE)
-
-
-def run_once(command, log):
-    """Runs `command`; returns (test accuracy or None, seconds)."""
-    start = time.time()
-    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    seconds = time.time() - start
-    log.write(result.stdout)
-    found = ACCURACY.findall(result.stdout)
-    return (float(found[-1]) if result.returncode == 0 and found else None), seconds
 
 
 def summarize(accuracies, threshold):
@@ -80,7 +66,12 @@ def run(args):
         writer = csv.writer(out)
         writer.writerow(["run", "test_accuracy", "seconds"])
         for run_ in range(1, args.runs + 1):
-            accuracy, seconds = run_once(command, log)
+            start = time.time()
+            result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            seconds = time.time() - start
+            log.write(result.stdout)
+            found = ACCURACY.findall(result.stdout)
+            accuracy = float(found[-1]) if result.returncode == 0 and found else None
             accuracies.append(accuracy)
             writer.writerow([run_, "" if accuracy is None else accuracy, round(seconds, 1)])
             out.flush()

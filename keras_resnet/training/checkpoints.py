@@ -1,11 +1,7 @@
 """Checkpoints of a training run that appear whole or not at all, and the backup it resumes from.
 
-Keras' `ModelCheckpoint` and `BackupAndRestore` write in place: a run killed, or a disk
-filled, mid-write leaves half a file, and `BackupAndRestore` then falls back to its previous
-state (one epoch is trained twice) or fails with h5py's error. Here every file is written
-through `keras_resnet.cli.files.atomic` (a temporary name, then a rename), the backup's
-metadata is written last and names the weights file and its size, and a damaged file is
-reported by name, with what the user can do (`RunFolderError`).
+Keras' `ModelCheckpoint` and `BackupAndRestore` write in place (a kill mid-write leaves half a file); here every
+file is written through `keras_resnet.cli.files.atomic`, and a damaged one is reported by name with what to do.
 """
 
 import os
@@ -18,9 +14,12 @@ from keras_resnet.cli.files import RunFolderError, atomic, read_json, warn, writ
 METADATA = "training_metadata.json"  # what the backup holds: its epoch, weights file and size
 
 
+def _start_over(backup_dir):
+    return f"move {backup_dir} aside and --resume again to train this run from its first epoch"
+
+
 class ModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """Keras' `ModelCheckpoint` (a fixed `filepath`, no `{epoch}` fields) whose file
-    appears atomically: the model is saved under a temporary name, then renamed."""
+    """Keras' `ModelCheckpoint` (a fixed `filepath`) whose file is saved under a temporary name, then renamed."""
 
     def _save_model(self, epoch, batch, logs):
         final = self.filepath
@@ -53,24 +52,20 @@ def set_aside_damaged(path, consequence):
 def restore_point(backup_dir):
     """The epoch and weights file a run resumes from: `(0, None)` when there is no backup.
 
-    The latest backup is used when whole. When it is damaged and the previous one is
-    whole, that one is used, with a warning that says so (the epoch after it is trained
-    again; `_forget_unsaved_epochs` drops its log row first, so no epoch is logged twice).
+    The latest backup is used when whole, else the previous one with a warning (the epoch after it is
+    trained again; `train._forget_unsaved_epochs` drops its log row first).
 
     Raises:
         RunFolderError: naming what is damaged and what to do, when no whole backup is left.
     """
     path = os.path.join(backup_dir, METADATA)
-    start_over = f"move {backup_dir} aside and --resume again to train this run from its first epoch"
     if not os.path.exists(path):
         return 0, None
-    metadata = read_json(path, f"restore it, or {start_over}")
+    metadata = read_json(path, f"restore it, or {_start_over(backup_dir)}")
     if not isinstance(metadata, dict) or not isinstance(metadata.get("epoch"), int) or "weights" not in metadata:
-        raise RunFolderError(f"{path} is damaged (no epoch number or weights file); {start_over}")
+        raise RunFolderError(f"{path} is damaged (no epoch number or weights file); {_start_over(backup_dir)}")
     damaged = []
-    for point in (metadata, metadata.get("previous")):
-        if not point:
-            continue
+    for point in filter(None, (metadata, metadata.get("previous"))):
         weights = os.path.join(backup_dir, point["weights"])
         size = os.path.getsize(weights) if os.path.exists(weights) else None
         if size == point["bytes"]:
@@ -80,21 +75,15 @@ def restore_point(backup_dir):
                      f"row is replaced)")
             return point["epoch"], weights
         damaged.append(f"{weights}: " + ("missing" if size is None else f"{size} bytes of {point['bytes']}"))
-    raise RunFolderError(f"No whole backup to resume from ({'; '.join(damaged)}); {start_over}")
+    raise RunFolderError(f"No whole backup to resume from ({'; '.join(damaged)}); {_start_over(backup_dir)}")
 
 
 class Backup(keras.callbacks.Callback):
     """The training state (weights and optimizer) at the end of every epoch, for `--resume`.
 
-    Each epoch's weights go to `epoch-N.weights.h5` (written under a temporary name, then
-    renamed); then `training_metadata.json` (atomic) names them with their size, and the
-    previous epoch's, which are kept as a fallback. Put it last among the callbacks: an
-    epoch counts as done once everything before it has recorded it.
-
-    Args:
-        backup_dir: the folder of the backup.
-        weights: the weights file to restore at the start of training (`restore_point`),
-            or `None`.
+    Each epoch's weights go to `epoch-N.weights.h5`, then `METADATA` names them with their size, and the
+    previous epoch's, kept as a fallback. Put it last among the callbacks: an epoch counts as done once
+    everything before it has recorded it. `weights`: the file to restore when training starts (`restore_point`).
     """
 
     def __init__(self, backup_dir, weights=None):
@@ -110,9 +99,8 @@ class Backup(keras.callbacks.Callback):
         try:
             self.model.load_weights(self.weights)
         except Exception as e:  # h5py's and Keras' errors name neither the run nor a remedy
-            raise RunFolderError(f"{self.weights} cannot be loaded ({type(e).__name__}: {e}); move "
-                                 f"{self.backup_dir} aside and --resume again to train this run from its first "
-                                 f"epoch") from None
+            raise RunFolderError(f"{self.weights} cannot be loaded ({type(e).__name__}: {e}); "
+                                 f"{_start_over(self.backup_dir)}") from None
 
     def on_epoch_end(self, epoch, logs=None):
         os.makedirs(self.backup_dir, exist_ok=True)

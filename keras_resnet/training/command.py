@@ -4,8 +4,8 @@
     keras-resnet train --model ResNet56 --set shortcut=none --dataset fashion_mnist   # plain-56
     keras-resnet train --output-dir runs/ResNet20-digits-he2015 --resume              # after a kill
 
-The run's files (`keras_resnet.training.train`) go to `--output-dir`, by default a new
-numbered folder under `runs/`; the last line printed is `Test accuracy: X`.
+The run's files (`keras_resnet.training.train`) go to `--output-dir`, by default a new numbered folder under
+`runs/`; the last line printed is `Test accuracy: X`.
 """
 
 import argparse
@@ -16,8 +16,7 @@ from keras_resnet.cli.parser import bad_options, data_options, full_disk_ends, o
 from keras_resnet.spec import Spec
 from keras_resnet.training.config import Config
 from keras_resnet.training.distribute import STRATEGIES
-from keras_resnet.training.train import prepare
-from keras_resnet.training.train import run as run_training
+from keras_resnet.training.train import prepare, run as run_training
 
 
 def _spec_change(text):

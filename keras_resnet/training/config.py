@@ -18,23 +18,12 @@ IDENTITY = ("model", "changes", "dataset", "recipe", "epochs", "batch_size", "va
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """A training run's settings, as `Config.checked` returns them: every value valid, the
-    recipe's epochs and batch size filled in, the output folder chosen.
-
-    Attributes:
-        model: a name in `keras_resnet.SPECS`.
-        changes: `Spec` fields to override (`--set FIELD=VALUE`), on top of the recipe's.
-        dataset, data_dir, subset, validation_split: as for `keras_resnet.training.data.load`.
-        recipe: a name in `keras_resnet.training.recipes.RECIPES`.
-        epochs, batch_size: the run's length and global batch (the learning rate follows it).
-        output_dir, resume: the run's folder, and whether to continue the run there.
-        mixed_precision: float16 compute on GPUs, bfloat16 on CPUs and TPUs.
-        strategy: a distribution strategy of `keras_resnet.training.distribute.STRATEGIES`.
-        seed: for a reproducible run; `None` for a fresh one.
-        steps_per_epoch: a cap on the steps of each epoch.
-        verbose: Keras' `fit` verbosity.
-        coordinator, num_processes, process_id: a multi-process JAX run (`distribute`).
-    """
+    """A training run's settings, as `Config.checked` returns them: every value valid, the recipe's epochs and
+    batch size filled in, the output folder chosen. The fields are the training command's options (`command`):
+    `model` a name in `keras_resnet.SPECS`, `changes` the `Spec` fields to override on top of the recipe's,
+    `dataset`, `data_dir`, `subset`, `validation_split` as for `data.load`, `recipe` a name in `recipes.RECIPES`,
+    `batch_size` the global batch (the learning rate follows it), `strategy` one of `distribute.STRATEGIES`,
+    `coordinator`, `num_processes`, `process_id` a multi-process JAX run (`distribute.initialize_processes`)."""
 
     model: str = "ResNet20"
     changes: dict = dataclasses.field(default_factory=dict)
@@ -58,20 +47,15 @@ class Config:
 
     @classmethod
     def checked(cls, **options):
-        """The `Config` of `options` (field names), checked before any data is read or file
-        written, with the recipe's defaults and a new numbered folder under `runs/` filled in.
-
-        Raises:
-            ValueError: naming the first bad option and what is allowed.
-        """
+        """The `Config` of `options` (field names), checked before any data is read or file written, with the
+        recipe's defaults and a new numbered folder under `runs/` filled in; ValueError naming the first bad
+        option and what is allowed."""
         fields = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(options) - fields)
         if unknown:
             raise ValueError(f"Unknown training options {unknown}; allowed: {sorted(fields)}")
         config = cls(**options)
-        spec = get_spec(config.model)
-        if config.changes:
-            spec.replace(**config.changes)  # raises on an unknown field or value
+        get_spec(config.model).replace(**config.changes)  # raises on an unknown model, field or value
         recipe = recipes_lib.get(config.recipe)
         data_lib.check_dataset(config.dataset)
         if config.strategy not in STRATEGIES:
@@ -85,9 +69,8 @@ class Config:
         seed("--seed", config.seed)
         between("--validation-split", config.validation_split, 0, 1)
         if config.output_dir is None:
-            dataset = os.path.basename(os.path.normpath(str(config.dataset)))
-            filled["output_dir"] = numbered_folder(
-                os.path.join("runs", f"{config.model}-{dataset}-{config.recipe}"), config.resume)
+            name = f"{config.model}-{os.path.basename(os.path.normpath(str(config.dataset)))}-{config.recipe}"
+            filled["output_dir"] = numbered_folder(os.path.join("runs", name), config.resume)
         check_folder(filled.get("output_dir", config.output_dir))
         return dataclasses.replace(config, **filled)
 

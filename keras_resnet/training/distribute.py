@@ -1,35 +1,24 @@
-"""Distribution strategies of the training command (`--strategy`).
-
-TensorFlow's `tf.distribute` strategies (mirrored on several GPUs, multi-worker from
-`TF_CONFIG`, TPU), or JAX's `keras.distribution.DataParallel`, on one process or on
-several (`initialize_processes`: one per host, or per accelerator).
-"""
+"""Distribution strategies of the training command (`--strategy`): TensorFlow's `tf.distribute` strategies
+(mirrored on several GPUs, multi-worker from `TF_CONFIG`, TPU), or JAX's `keras.distribution.DataParallel` on one
+process or several (`initialize_processes`)."""
 
 import dataclasses
 import os
 
 import keras
 
+STRATEGIES = ("auto", "default", "mirrored", "multi_worker_mirrored", "tpu", "data_parallel")
 # Keras' own variables for `keras.distribution.initialize`, read where the options are not given.
 PROCESS_VARIABLES = ("KERAS_DISTRIBUTION_JOB_ADDRESSES", "KERAS_DISTRIBUTION_NUM_PROCESSES",
                      "KERAS_DISTRIBUTION_PROCESS_ID")
 
 
 def initialize_processes(coordinator=None, num_processes=None, process_id=None):
-    """Joins this process to a multi-process JAX run, with `keras.distribution.initialize`,
-    when any of the arguments or `PROCESS_VARIABLES` is set; does nothing otherwise.
-
-    Args:
-        coordinator: `host:port` of process 0 (Keras also takes every process's
-            address, comma-separated, and uses the first).
-        num_processes: how many processes the run has.
-        process_id: this process's index, `0` to `num_processes - 1`; 0 writes the run's files.
-
-    Returns:
-        Whether the run has several processes.
-    """
+    """Joins this process to a multi-process JAX run, with `keras.distribution.initialize`, when any of the
+    arguments (`--coordinator` `host:port` of process 0, `--num-processes`, `--process-id`) or `PROCESS_VARIABLES`
+    is set; returns whether the run has several processes."""
     given = (coordinator, num_processes, process_id)
-    if all(v is None for v in given) and not any(os.environ.get(v) for v in PROCESS_VARIABLES):
+    if all(v is None for v in given) and not any(map(os.environ.get, PROCESS_VARIABLES)):
         return False
     if keras.backend.backend() != "jax":
         raise ValueError("--coordinator, --num-processes and --process-id (or KERAS_DISTRIBUTION_*) are "
@@ -49,15 +38,13 @@ def process_count():
 
 
 def even_batches(data):
-    """`data` with only full batches: in a multi-process run each process takes its part
-    of every batch, and all must run the same number of steps, so a last, smaller batch
-    (which not every process would get a part of) is left out of training and evaluation."""
+    """`data` with only full batches: in a multi-process run each process takes its part of every batch, and
+    all must run the same number of steps, so a last, smaller batch is left out of training and evaluation."""
+
     def full(ds):
         return None if ds is None else ds.rebatch(data.batch_size, drop_remainder=True)
 
     return dataclasses.replace(data, train=full(data.train), validation=full(data.validation), test=full(data.test))
-
-STRATEGIES = ("auto", "default", "mirrored", "multi_worker_mirrored", "tpu", "data_parallel")
 
 
 def _tpu_strategy():
@@ -76,10 +63,8 @@ def _multi_worker_mirrored():
     import tensorflow as tf
 
     class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
-        """Reduces what Keras 3's `fit` hands it across workers: a whole nested
-        (images, labels) batch, and scalar logs "along axis 0", both of which
-        the stock strategy rejects (keras-team/keras#20585). Leaf by leaf, and
-        scalars across replicas, as they mean."""
+        """Reduces what Keras 3's `fit` hands it, a whole nested (images, labels) batch and scalar logs "along
+        axis 0", which the stock strategy rejects (keras-team/keras#20585): leaf by leaf, scalars across replicas."""
 
         def reduce(self, reduce_op, value, axis):
             parent = super()
@@ -103,10 +88,8 @@ def accelerated():
 
 
 def make_strategy(name):
-    """The `tf.distribute` strategy called `name` (a `STRATEGIES` entry, as
-    `keras_resnet.training.config.Config.checked` checks it), or `None` where Keras'
-    default placement is used (single device, or JAX's `keras.distribution.DataParallel`,
-    which this sets globally)."""
+    """The `tf.distribute` strategy called `name` (a `STRATEGIES` entry), or `None` where Keras' default placement
+    is used (single device, or JAX's `keras.distribution.DataParallel`, which this sets globally)."""
     backend = keras.backend.backend()
     if backend == "jax":
         if name not in ("auto", "default", "data_parallel"):
@@ -135,8 +118,7 @@ def make_strategy(name):
 
 
 def worker_name(strategy):
-    """`None` on the chief (or alone), else a name for this worker. Only the chief
-    writes the run's files; every worker keeps its own training backup."""
+    """`None` on the chief (or alone), else a name for this worker (`train.Role`)."""
     if process_count() > 1:  # JAX: process 0 is the chief
         import jax
 

@@ -1,26 +1,19 @@
 """Batching, augmentation and normalisation of a `keras_resnet.training.sources.Source`.
 
-Images are normalised per channel by the training set's mean and standard deviation
-(`statistics`, in [0, 1] units). Augmentation is the papers' (training batches only):
+Images are normalised per channel by the training set's mean and standard deviation (`statistics`, in [0, 1]
+units). Training batches are augmented as in the papers:
 
-- 32x32 images (`Small`): pad 4 pixels on each side and take a random 32x32 crop (He et al.
-  2015, arXiv:1512.03385, s4.2; the padding is zeros in normalised units, i.e. the mean
-  image, or reflection with `pad_mode="reflect"`, as in Wide ResNet, Zagoruyko & Komodakis
-  2016, arXiv:1605.07146), then flip horizontally at random where a mirror image keeps its
-  class.
-- ImageNet-size images (`Large`): a random-resized crop (8%-100% of the area, aspect ratio
-  3/4-4/3, resized to `image_size`; Szegedy et al. 2015, arXiv:1409.4842, as in torchvision
-  and fb.resnet.torch) and a random flip. Evaluation resizes the shorter side to
+- 32x32 images (`Small`): pad 4 pixels on each side and take a random 32x32 crop (He et al. 2015,
+  arXiv:1512.03385, s4.2; zeros in normalised units, i.e. the mean image, or reflection with
+  `pad_mode="reflect"`, as in Wide ResNet, Zagoruyko & Komodakis 2016, arXiv:1605.07146), then flip at random
+  where a mirror image keeps its class.
+- larger images (`Large`): a random-resized crop (8%-100% of the area, aspect ratio 3/4-4/3; Szegedy et al.
+  2015, arXiv:1409.4842, as in torchvision) and a random flip. Evaluation resizes the shorter side to
   `image_size / 0.875` and takes the central crop.
 
-tf.data practice: crops and flips of 32x32 images run vectorised on whole batches; every
-pipeline ends in `prefetch(AUTOTUNE)` and none uses `Dataset.cache()`, whose cache an iterator
-that reads part of a set and is dropped can leave complete with only that part. Random ops
-are stateless, fed by `tf.data.Dataset.random`: with a seed the order and augmentation are
-reproducible and still differ from epoch to epoch.
-
-`hook` makes the training recipes' two additions: one-hot labels and a `batch_transform`
-run on each training batch of [0, 255] images before normalisation.
+No pipeline uses `Dataset.cache()`: an iterator that reads part of a cached set and is dropped can leave the
+cache complete with only that part. Random ops are stateless, fed by `tf.data.Dataset.random`: with a seed,
+order and augmentation are reproducible and still differ from epoch to epoch.
 """
 
 import numpy as np
@@ -55,8 +48,7 @@ def statistics(batches):
 
 
 def _seeds(seed):
-    """Seeds for stateless random ops, one per example or batch: reproducible for a given `seed`,
-    different in every epoch."""
+    """Seeds for stateless random ops, one per example or batch: reproducible with `seed`, new in every epoch."""
     return tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
 
 
@@ -67,10 +59,8 @@ def flip(images, seed):
 
 
 def pad_crop(images, seed, mode):
-    """He et al. 2015's augmentation, vectorised: pad each side by `CROP_PADDING`, then crop
-    every image of the batch at its own random offset."""
-    height, width = images.shape[1], images.shape[2]
-    p = CROP_PADDING
+    """He et al. 2015's pad-and-crop, vectorised: each image of the batch cropped at its own random offset."""
+    height, width, p = images.shape[1], images.shape[2], CROP_PADDING
     padded = tf.pad(images, [[0, 0], [p, p], [p, p], [0, 0]], mode=mode.upper())
     offsets = tf.random.stateless_uniform([tf.shape(images)[0], 2], seed, maxval=2 * p + 1, dtype=tf.int32)
     rows = offsets[:, :1] + tf.range(height)
@@ -89,9 +79,8 @@ def encoded(batches, encode):
 
 
 def hook(encode, batch_transform, seed):
-    """What is done to training batches of [0, 255] images before they are normalised, as a
-    function of a batched dataset, or `None`: one-hot labels (`encode`), then `batch_transform`
-    `(images, labels, seed) -> (images, labels)` with a shape-[2] seed per batch."""
+    """What is done to training batches of [0, 255] images before they are normalised, as a function of a
+    batched dataset, or `None`: one-hot labels (`encode`), then `batch_transform` (see `data.load`)."""
     if encode is None and batch_transform is None:
         return None
 
@@ -172,8 +161,7 @@ class Large:
     def train(self, examples, size, seed, augment, mirror, pad_mode, batch_size, mean, std, hook=None):
         ds = examples.shuffle(min(max(size, 1), 10_000), seed=seed, reshuffle_each_iteration=True)
         if augment:
-            ds = tf.data.Dataset.zip(ds, _seeds(seed))
-            ds = ds.map(self._random_resized_crop, num_parallel_calls=AUTOTUNE)
+            ds = tf.data.Dataset.zip(ds, _seeds(seed)).map(self._random_resized_crop, num_parallel_calls=AUTOTUNE)
         else:
             ds = ds.map(self._central_crop, num_parallel_calls=AUTOTUNE)
 
@@ -193,10 +181,8 @@ class Large:
 
 
 def sharded_by_example(ds):
-    """Shards by example under multi-worker strategies: the sources are in-memory
-    tensors or one tensorflow-datasets reader, not one file per worker."""
-    if ds is None:
-        return None
+    """Shards by example under multi-worker strategies: the sources are in-memory tensors or one
+    tensorflow-datasets reader, not one file per worker."""
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return ds.with_options(options)

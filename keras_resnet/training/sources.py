@@ -1,30 +1,19 @@
 """Where `keras_resnet.training.data.load` reads its examples: one `Source` per dataset.
 
-A source holds the unbatched `(image, label)` examples of a training and a test split:
-decoded uint8 images of one size for the 32x32 sets, encoded image files (bytes) for
-ImageNet and image folders, which `keras_resnet.training.pipelines` decodes and crops.
+A source holds the unbatched `(image, label)` examples of a training and a test split: decoded uint8 images of
+one size for the 32x32 sets, encoded image files (bytes) for ImageNet and image folders, which
+`keras_resnet.training.pipelines` decodes and crops.
 
-- `digits`: scikit-learn's bundled handwritten digits (1,797 grey 8x8 images of 0-9, UCI
-  "optdigits"), upsampled to 32x32x1. A small demonstration set that needs no download,
-  not a benchmark.
-- `fashion_mnist`: Zalando's Fashion-MNIST (Xiao, Rasul, Vollgraf 2017, arXiv:1708.07747):
-  60,000 training and 10,000 test images of clothes, 28x28 grey, 10 balanced classes. The
-  four original IDX files are read from the first folder that has them (`data_dir`, then
-  Debian's package `dataset-fashion-mnist`, then Keras' cache), otherwise downloaded as
-  `keras.datasets.fashion_mnist` does. Zero-padded by 2 pixels to 32x32x1: the background is
-  black (0), so padding only adds background and keeps every pixel, where resizing would blur
-  them, and the CIFAR networks end on the 8x8 feature map they were designed for.
-- `tfds_dataset`: tensorflow-datasets' `cifar10`, `cifar100`, `svhn_cropped` (32x32x3,
-  decoded once into memory as numpy arrays, as keras.datasets does) and `imagenet2012` (from
-  the archives downloaded by hand into `manual_dir`). tensorflow-datasets downloads only into
-  its own data folder (`data_dir=None`); a `data_dir` the caller names must already hold the
-  set, prepared or as the files tensorflow-datasets prepares it from, and a ValueError says
-  which files go where otherwise, read from disk without any network access.
-- `image_folder`: a folder with one sub-folder of images per class, optionally inside
-  `train/` and `test/` (or `val/`, `validation/`) folders.
-
-`subset` keeps a fixed class-balanced part of a training split; `hold_out` makes the test
-split of a source without one, and `split_off` the validation split.
+- `digits`: scikit-learn's bundled handwritten digits (1,797 grey 8x8 images, UCI "optdigits"), upsampled to
+  32x32x1: a small demonstration set that needs no download, not a benchmark.
+- `fashion_mnist`: Fashion-MNIST (Xiao, Rasul, Vollgraf 2017, arXiv:1708.07747), 28x28 grey, zero-padded to
+  32x32x1: padding only adds black background, where resizing would blur, and the CIFAR networks end on the
+  8x8 feature map they were designed for.
+- `tfds_dataset`: tensorflow-datasets' `cifar10`, `cifar100`, `svhn_cropped` (32x32x3, decoded once into memory,
+  as keras.datasets does) and `imagenet2012` (from the archives downloaded by hand). A `data_dir` other than
+  tensorflow-datasets' own must already hold the set (`check_tfds_files`).
+- `image_folder`: a folder with one sub-folder of images per class, optionally inside `train/` and `test/` (or
+  `val/`, `validation/`) folders.
 """
 
 import dataclasses
@@ -43,7 +32,7 @@ import tensorflow as tf
 
 AUTOTUNE = tf.data.AUTOTUNE
 SMALL_TFDS = ("cifar10", "cifar100", "svhn_cropped")
-MANUAL_TFDS = {"imagenet2012": "https://image-net.org/download-images"}  # archives downloaded by hand, after registering
+MANUAL_TFDS = {"imagenet2012": "https://image-net.org/download-images"}  # archives downloaded by hand after registering
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 # The first bytes of each format `tf.io.decode_image` reads: a file without them fails to decode mid-epoch.
 IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"GIF87a", b"GIF89a")
@@ -67,12 +56,9 @@ class Source:
 
     Attributes:
         name: the dataset's name (or folder path).
-        train, test: `tf.data.Dataset`s of `(image, int32 label)`: decoded uint8 images of one
-            size when `small`, encoded image files (bytes) otherwise.
-        train_size, test_size: number of examples.
-        class_names: the label names.
-        small: whether the images are decoded 32x32 images held in memory.
-        description: one line saying what the data is.
+        train, test: `tf.data.Dataset`s of `(image, int32 label)`: decoded uint8 images of one size held in
+            memory when `small`, encoded image files (bytes) otherwise.
+        train_size, test_size, class_names, description: numbers of examples, label names, one line about it.
         labels: the training labels, where known without reading the images.
     """
 
@@ -97,10 +83,8 @@ def digits(test_split):
     images = np.clip(np.round(images), 0, 255).astype(np.uint8)
     labels = data.target.astype(np.int32)
     train, test = hold_out(len(images), test_split)
-    return Source("digits", _slices(images[train], labels[train]), len(train),
-                  _slices(images[test], labels[test]), len(test), [str(d) for d in range(10)], True,
-                  f"scikit-learn handwritten digits (8x8 upsampled to 32x32), a small demonstration set: "
-                  f"{len(train)} training and {len(test)} test images", labels=labels[train])
+    return _in_memory("digits", (images[train], labels[train]), (images[test], labels[test]), map(str, range(10)),
+                      "scikit-learn handwritten digits (8x8 upsampled to 32x32), a small demonstration set")
 
 
 def fashion_mnist(data_dir):
@@ -112,10 +96,8 @@ def fashion_mnist(data_dir):
             raise ValueError(f"{os.path.join(folder, name)} is corrupt: labels must be 0-9; found {int(values.max())}")
     train_images, train_labels, test_images, test_labels = arrays.values()
     pad = lambda images: np.pad(images, [(0, 0), (2, 2), (2, 2)])[..., None]  # 28x28 -> 32x32x1, black border
-    return Source("fashion_mnist", _slices(pad(train_images), train_labels), len(train_labels),
-                  _slices(pad(test_images), test_labels), len(test_labels), list(FASHION_MNIST_CLASSES), True,
-                  f"Fashion-MNIST from {folder} (28x28 zero-padded to 32x32): {len(train_labels)} training and "
-                  f"{len(test_labels)} test images", labels=train_labels)
+    return _in_memory("fashion_mnist", (pad(train_images), train_labels), (pad(test_images), test_labels),
+                      FASHION_MNIST_CLASSES, f"Fashion-MNIST from {folder} (28x28 zero-padded to 32x32)")
 
 
 def _fashion_mnist_folder(data_dir):
@@ -131,17 +113,16 @@ def _fashion_mnist_folder(data_dir):
                              f"dataset-fashion-mnist, or omit data_dir to download the files into Keras' cache.")
         return folder
     keras_home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))  # as get_file
-    found = [f for f in (FASHION_MNIST_DEBIAN_DIR, os.path.join(keras_home, "datasets", "fashion-mnist")) if has_all(f)]
+    subdir = os.path.join("datasets", "fashion-mnist")  # of Keras' cache, as keras.datasets.fashion_mnist's
+    found = [f for f in (FASHION_MNIST_DEBIAN_DIR, os.path.join(keras_home, subdir)) if has_all(f)]
     if found:
         return found[0]
-    paths = [keras.utils.get_file(n, origin=FASHION_MNIST_URL + n, cache_subdir=os.path.join("datasets", "fashion-mnist"))
-             for n in FASHION_MNIST_FILES]  # as keras.datasets.fashion_mnist.load_data downloads them
+    paths = [keras.utils.get_file(n, origin=FASHION_MNIST_URL + n, cache_subdir=subdir) for n in FASHION_MNIST_FILES]
     return os.path.dirname(paths[0])
 
 
 def read_idx(path, magic, count, shape):
-    """A gzipped IDX file (LeCun's MNIST format) as a uint8 array, checked against
-    the magic number, example count and image shape it must have."""
+    """A gzipped IDX file (LeCun's MNIST format) as a uint8 array, checked against its magic number, count, shape."""
     try:
         with gzip.open(path, "rb") as f:
             content = f.read()
@@ -163,36 +144,32 @@ def tfds_dataset(name, seed, data_dir, manual_dir):
     check_tfds_files(name, data_dir, manual_dir)
     small = name in SMALL_TFDS
     splits = ["train", "test" if small else "validation"]
-    kwargs = dict(data_dir=data_dir, as_supervised=True, shuffle_files=False)
+    kwargs = dict(split=splits, with_info=True, data_dir=data_dir, as_supervised=True, shuffle_files=False)
     if manual_dir is not None:
         config = tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir))
         kwargs["download_and_prepare_kwargs"] = {"download_config": config}
     if small:  # decoded once into memory, as keras.datasets does
-        (train, test), info = tfds.load(name, split=splits, with_info=True, **kwargs)
-        (train_images, labels), test_arrays = _arrays(train), _arrays(test)
-        train, test = _slices(train_images, labels), _slices(*test_arrays)
-        train_size, test_size = len(labels), len(test_arrays[1])
-    else:  # the pipeline decodes (and crops) the JPEGs itself
-        (train, test), info = tfds.load(name, split=splits, with_info=True, read_config=tfds.ReadConfig(shuffle_seed=seed),
-                                        decoders={"image": tfds.decode.SkipDecoding()}, **kwargs)
-        cast = lambda image, label: (image, tf.cast(label, tf.int32))
-        train, test, labels = train.map(cast), test.map(cast), None
-        train_size, test_size = int(train.cardinality()), int(test.cardinality())
-    return Source(name, train, train_size, test, test_size, info.features["label"].names, small,
-                  f"tensorflow-datasets {name}: {train_size} training and {test_size} test images", labels=labels)
+        (train, test), info = tfds.load(name, **kwargs)
+        return _in_memory(name, _arrays(train), _arrays(test), info.features["label"].names,
+                          f"tensorflow-datasets {name}")
+    # The pipeline decodes (and crops) the JPEGs itself.
+    (train, test), info = tfds.load(name, read_config=tfds.ReadConfig(shuffle_seed=seed),
+                                    decoders={"image": tfds.decode.SkipDecoding()}, **kwargs)
+    cast = lambda image, label: (image, tf.cast(label, tf.int32))
+    train, test = train.map(cast), test.map(cast)
+    train_size, test_size = int(train.cardinality()), int(test.cardinality())
+    return Source(name, train, train_size, test, test_size, info.features["label"].names, False,
+                  f"tensorflow-datasets {name}: {train_size} training and {test_size} test images")
 
 
 def check_tfds_files(name, data_dir, manual_dir=None):
-    """Raises ValueError, within seconds, where reading tensorflow-datasets' `name` would need
-    a download that cannot happen, instead of letting the download hang.
+    """Raises ValueError, within seconds, where reading tensorflow-datasets' `name` would need a download that
+    cannot happen, instead of letting the download hang.
 
-    tensorflow-datasets downloads what is missing into its own data folder (`data_dir=None`, or
-    that folder named: `TFDS_DATA_DIR`, by default `~/tensorflow_datasets`). Any other `data_dir`
-    must hold the set prepared (`<data_dir>/<name>/<version>/`), or every file tensorflow-datasets
-    would download, which it then prepares offline: in the manual folder (`manual_dir`, by
-    default `<data_dir>/downloads/manual`) under the file's own name, or in its download cache
-    `<data_dir>/downloads` from an earlier download; or the hosts of the missing files must
-    answer (`reachable`), and tensorflow-datasets downloads them there. ImageNet's archives are
+    A `data_dir` other than tensorflow-datasets' own (`TFDS_DATA_DIR`, by default `~/tensorflow_datasets`) must
+    hold the set prepared, or every file tensorflow-datasets would download (which it prepares offline): in
+    `manual_dir` (default `<data_dir>/downloads/manual`) under the file's own name, or in its download cache
+    `<data_dir>/downloads`; or the hosts of the missing files must answer (`reachable`). ImageNet's archives are
     only ever taken from the manual folder.
     """
     import tensorflow_datasets as tfds
@@ -231,8 +208,8 @@ def reachable(url, timeout=3.0):
 
 
 def _tfds_downloads(builder, data_dir, manual):
-    """`(url, file name)` of each file `builder` downloads that is neither in the folder `manual`
-    nor (except for ImageNet's archives) in tensorflow-datasets' cache `<data_dir>/downloads`."""
+    """`(url, file name)` of each file `builder` downloads that is neither in the folder `manual` nor (except
+    for ImageNet's archives) in tensorflow-datasets' cache `<data_dir>/downloads`."""
     from etils import epath
     from tensorflow_datasets.core.download import resource
 
@@ -256,6 +233,13 @@ def _arrays(examples):
 
 def _slices(images, labels):
     return tf.data.Dataset.from_tensor_slices((images, labels.astype(np.int32)))
+
+
+def _in_memory(name, train, test, class_names, about):
+    """A `small` source of `(images, labels)` arrays, described by `about` and its sizes."""
+    train_size, test_size = len(train[1]), len(test[1])
+    return Source(name, _slices(*train), train_size, _slices(*test), test_size, list(class_names), True,
+                  f"{about}: {train_size} training and {test_size} test images", labels=train[1])
 
 
 def image_folder(path, test_split):
@@ -315,24 +299,19 @@ def subset(source, n):
         raise ValueError(f"`subset` must be at most the {len(labels)} training examples of {source.name}; "
                          f"received subset={n}")
     keep = balanced_subset(labels, n)
-    mask = np.zeros(len(labels), bool)
-    mask[keep] = True
-    mask = tf.constant(mask)
+    mask = tf.constant(np.isin(np.arange(len(labels)), keep))
     train = source.train.enumerate().filter(lambda i, _: mask[i]).map(lambda _, example: example)
-    return dataclasses.replace(source, train=train, train_size=n, labels=labels[keep],
-                               description=f"{source.description}; a fixed class-balanced subset of {n} "
-                                           f"training images")
+    description = f"{source.description}; a fixed class-balanced subset of {n} training images"
+    return dataclasses.replace(source, train=train, train_size=n, labels=labels[keep], description=description)
 
 
 def balanced_subset(labels, n):
-    """Sorted indices of `n` examples, as many of each class as possible (differing
-    by at most one where classes are large enough), chosen in a fixed random order."""
+    """Sorted indices of `n` examples, as many of each class as possible (differing by at most one where classes
+    are large enough), chosen in a fixed random order."""
     order = np.random.RandomState(0).permutation(len(labels))
     classes, counts = np.unique(labels, return_counts=True)
-    quota = dict(zip(classes, np.zeros(len(classes), int)))
-    left = n
+    available, quota, left = dict(zip(classes, counts)), dict.fromkeys(classes, 0), n
     # Fill classes evenly; a class that runs out leaves its share to the others.
-    available = dict(zip(classes, counts))
     while left:
         open_classes = [c for c in classes if quota[c] < available[c]]
         share, extra = divmod(left, len(open_classes))
@@ -349,8 +328,8 @@ def balanced_subset(labels, n):
 
 
 def hold_out(n, fraction):
-    """Indices (train, test) of `n` examples in a fixed random order, with
-    `fraction` of them for testing: the same test set in every run, whatever `seed`."""
+    """Indices (train, test) of `n` examples in a fixed random order, `fraction` of them for testing: the same
+    test set in every run, whatever `seed`."""
     order = np.random.RandomState(0).permutation(n)
     n_test = max(1, round(n * fraction))
     return order[n_test:], order[:n_test]

@@ -1,20 +1,9 @@
 """Training one network: build it, load its data, `model.fit` under its recipe, evaluate.
 
-`train(config)` is what `keras-resnet train` runs (`keras_resnet.training.command`) and
-what every experiment runs per network and seed. It writes into `config.output_dir`:
-
-    run.json          the run's settings (a folder holds one run)
-    log.csv           loss, accuracy and learning rate per epoch
-    tensorboard/      TensorBoard logs
-    best.keras        the model of the best validation accuracy
-    last.keras        the model after the latest epoch
-    evaluation.json   test loss and accuracy of the last and the best model
-    curves.png        learning curves
-    backup/           the training state, while the run is unfinished
-
-A run killed at any moment continues with `resume=True` from the last finished epoch
-(`checkpoints.Backup`): no finished epoch is lost or run twice. The folder is locked
-while a command uses it, and every file appears whole (`keras_resnet.cli.files.atomic`).
+`train(config)` is what `keras-resnet train` runs and what every experiment runs per network and seed. It writes
+`run.json`, `log.csv`, `tensorboard/`, `best.keras`, `last.keras`, `evaluation.json` and `curves.png` into
+`config.output_dir` (docs/training.md), and `backup/` while the run is unfinished: a run killed at any moment
+continues with `resume=True` from the last finished epoch (`checkpoints.Backup`), none lost or run twice.
 """
 
 import contextlib
@@ -43,9 +32,8 @@ class TrainingStopped(CommandFailed):
 
 @dataclasses.dataclass(frozen=True)
 class Role:
-    """What this process writes. The chief (or a process alone) writes the run's files into
-    the run's folder; another worker of a distributed run (`worker`, its name) writes them
-    into a scratch folder it removes, and keeps its own training backup."""
+    """What this process writes: the chief (or a process alone) the run's files; another worker of a distributed
+    run (`worker`, its name) writes them into a scratch folder it removes, and keeps its own training backup."""
 
     output_dir: str
     worker: str | None = None
@@ -66,12 +54,11 @@ class Prepared:
     model: keras.Model
     data: data_lib.Data
     role: Role
-    resuming: bool
 
 
 def prepare(config):
-    """Joins the processes of a distributed run, claims the output folder (the chief), loads
-    the data and builds the compiled model, writing nothing but the run's settings.
+    """Joins the processes of a distributed run, claims the output folder (the chief), loads the data and builds
+    the compiled model, writing nothing but the run's settings.
 
     Raises:
         ValueError: for data that cannot be read, or an output folder that holds another run.
@@ -85,16 +72,13 @@ def prepare(config):
         keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
         keras.mixed_precision.set_dtype_policy("mixed_float16" if accelerated() else "mixed_bfloat16")
-    # One-hot labels for the recipes' losses; their RandAugment and MixUp/CutMix on training batches.
-    data = data_lib.load(config.dataset, config.batch_size, validation_split=config.validation_split,
-                         seed=config.seed, data_dir=config.data_dir, pad_mode=recipe.pad_mode,
-                         subset=config.subset, one_hot=recipe.one_hot,
-                         batch_transform=recipe.batch_transform(config.seed))
+    data = data_lib.load(config.dataset, config.batch_size, validation_split=config.validation_split, seed=config.seed,
+                         data_dir=config.data_dir, pad_mode=recipe.pad_mode, subset=config.subset,
+                         one_hot=recipe.one_hot, batch_transform=recipe.batch_transform(config.seed))
     if several:  # every process reads the same order (the same seed, or the one Keras shares) and keeps its part
         data = even_batches(data)
     with strategy.scope() if strategy else contextlib.nullcontext():
-        # The recipe's Spec changes (dropout, zero_init_last, ...), then the user's --set on top. Under mixed
-        # precision the classifier computes in float32 (keras_resnet.build), as the loss should see it.
+        # The recipe's Spec changes (dropout, zero_init_last, ...), then the user's --set on top.
         model = build(config.model, input_shape=data.input_shape, classes=data.num_classes,
                       classifier_activation=recipe.classifier_activation, **{**recipe.changes, **config.changes})
         # XLA trains convolutions slower than TensorFlow's own kernels on CPU (docs/benchmark.md).
@@ -105,7 +89,7 @@ def prepare(config):
     print(f"{'Resuming' if resuming else 'Training'} {config.model} on {data.description}; recipe "
           f"{config.recipe}: {recipe.paper}; {config.epochs} epochs of batch {config.batch_size} at peak "
           f"learning rate {recipe.learning_rate:g}; output in {config.output_dir}", flush=True)
-    return Prepared(model, data, role, resuming)
+    return Prepared(model, data, role)
 
 
 def _claim(config):
@@ -122,12 +106,10 @@ def _claim(config):
 def run(config, prepared):
     """Trains and evaluates; returns the evaluation written to `evaluation.json`."""
     model, data, role = prepared.model, prepared.data, prepared.role
-    # Only the chief writes the run's files; other workers write theirs to a scratch folder.
     folder = config.output_dir if role.chief else tempfile.mkdtemp(prefix=f"keras_resnet_{role.worker}_")
     chief_backup = Role(config.output_dir).backup_dir
     if not role.chief and process_count() > 1 and os.path.isdir(chief_backup):
-        # The processes of a multi-process JAX run hold one model, so they restore the same state:
-        # the chief's (on a file system they share). Each still writes its own backup.
+        # The processes of a multi-process JAX run hold one model: all restore the chief's state (on a shared disk).
         shutil.copytree(chief_backup, role.backup_dir, dirs_exist_ok=True)
     done, weights = restore_point(role.backup_dir)
     _forget_unsaved_epochs(folder, done, check=role.chief)
@@ -142,10 +124,10 @@ def run(config, prepared):
             shutil.rmtree(folder, ignore_errors=True)
     rows = read_log(config.output_dir) if role.chief else []
     if model.stop_training or (role.chief and len(rows) < config.epochs):
-        raise TrainingStopped(
-            f"training stopped with {len(rows)} of {config.epochs} epochs logged: the loss became NaN or infinite "
-            f"(keras.callbacks.TerminateOnNaN). The finished epochs are kept in {config.output_dir}. A smaller "
-            f"--batch-size (the learning rate follows it) or a recipe with a warm-up (he2015_warmup) trains more gently")
+        raise TrainingStopped(f"training stopped with {len(rows)} of {config.epochs} epochs logged: the loss became "
+                              f"NaN or infinite (keras.callbacks.TerminateOnNaN). The finished epochs are kept in "
+                              f"{config.output_dir}. A smaller --batch-size (the learning rate follows it) or a "
+                              f"recipe with a warm-up (he2015_warmup) trains more gently")
     result = {"model": config.model, "dataset": data.name, "recipe": config.recipe, "epochs": config.epochs,
               "train_seconds_this_session": round(time.time() - start_time, 1), "params": model.count_params(),
               "input_shape": list(data.input_shape), "classes": data.num_classes,
@@ -180,9 +162,6 @@ def _evaluate_best(config, data, role):
     return _evaluate(keras.saving.load_model(best_path), data.test, config.verbose)
 
 
-# The run's log and callbacks ---------------------------------------------------
-
-
 class _LearningRateLogger(keras.callbacks.Callback):
     """Adds the learning rate at the end of the epoch to the logs."""
 
@@ -193,24 +172,19 @@ class _LearningRateLogger(keras.callbacks.Callback):
 
 def _callbacks(config, folder, backup_dir, validation, restored_weights):
     monitor = "val_accuracy" if validation else "accuracy"
-    # From the chief's log on every process: saving the best model is a step that all processes
-    # of a multi-process run take together, so they must agree on when to take it.
+    # From the chief's log on every process: the processes of a multi-process run save the best model together.
     best_so_far = max((row[monitor] for row in read_log(config.output_dir) if monitor in row), default=None)
     if set_aside_damaged(os.path.join(folder, "best.keras"), "the best model is now chosen among the epochs "
                                                              "from here on"):
         best_so_far = None
-    return [
-        keras.callbacks.TerminateOnNaN(),
-        _LearningRateLogger(),
-        keras.callbacks.CSVLogger(os.path.join(folder, "log.csv"), append=True),
-        keras.callbacks.TensorBoard(os.path.join(folder, "tensorboard")),
-        # A resumed run keeps the best model of its earlier epochs unless it beats it.
-        ModelCheckpoint(os.path.join(folder, "best.keras"), monitor=monitor, mode="max",
-                        save_best_only=True, initial_value_threshold=best_so_far),
-        ModelCheckpoint(os.path.join(folder, "last.keras")),
-        # Last, so that an epoch counts as done only once everything above has recorded it.
-        Backup(backup_dir, restored_weights),
-    ]
+    return [keras.callbacks.TerminateOnNaN(), _LearningRateLogger(),
+            keras.callbacks.CSVLogger(os.path.join(folder, "log.csv"), append=True),
+            keras.callbacks.TensorBoard(os.path.join(folder, "tensorboard")),
+            # A resumed run keeps the best model of its earlier epochs unless it beats it.
+            ModelCheckpoint(os.path.join(folder, "best.keras"), monitor=monitor, mode="max", save_best_only=True,
+                            initial_value_threshold=best_so_far),
+            ModelCheckpoint(os.path.join(folder, "last.keras")),
+            Backup(backup_dir, restored_weights)]  # last: an epoch is done once everything above has recorded it
 
 
 def read_log(folder):
@@ -219,9 +193,8 @@ def read_log(folder):
 
 
 def _forget_unsaved_epochs(folder, done, check=True):
-    """Drops log rows of epochs after the backup's `done` epochs: a run killed after
-    logging an epoch (or half a row of it) but before backing it up trains that epoch
-    again, and logs it once. With `check`, the log must then hold epochs 0 to done - 1."""
+    """Drops log rows of epochs after the backup's `done` epochs (logged, or half logged, but not backed up: they
+    are trained again). With `check`, the log must then hold epochs 0 to done - 1."""
     path = os.path.join(folder, "log.csv")
     rows = read_csv(path, partial_last=True)
     kept = [row for row in rows if row["epoch"].isdigit() and int(row["epoch"]) < done]

@@ -1,8 +1,5 @@
-"""The width solver: the whole-channel width that brings a depth to a parameter budget.
-
-Pure: it counts parameters with `keras_resnet.complexity` from the spec alone, builds no
-model and imports no keras-tuner.
-"""
+"""The whole-channel width that brings a depth to a parameter budget, counted with
+`keras_resnet.complexity` from the spec alone (no model built, no keras-tuner imported)."""
 
 import dataclasses
 import functools
@@ -13,10 +10,7 @@ from keras_resnet.checks import between, is_number, positive
 from keras_resnet.complexity import MAX_PARAMS, complexity
 from keras_resnet.table import PREACT_RESNET, WRN, preact_resnet, wide_resnet
 
-# Families and the width solver ----------------------------------------------
-
-# The study's two families, whose depth rules never share a depth (6n+4 is 1 mod 3,
-# 9n+2 is 2 mod 3): a depth names its family and block kind.
+# 6n+4 is 1 mod 3 and 9n+2 is 2 mod 3: a depth names its family and block kind.
 FAMILIES = (WRN, PREACT_RESNET)
 BASE_WIDTH = 16  # the first stage's width at k = 1 in both families
 
@@ -33,10 +27,9 @@ def family(depth):
 def network(depth, channels, cardinality=1, dropout=0.0):
     """The study's network of a depth at a first-stage width of `channels` (16 at k = 1).
 
-    WRN-d-k: every width scales with k = channels / 16 (fractional k allowed). He 2016's
-    pre-activation bottleneck ResNet: base width 16 (outputs 64/128/256) scales to
-    `channels` (outputs 4x), as k does for WRN; with cardinality C the 3x3 has C groups
-    of round(channels / C) (ResNeXt's C x d).
+    WRN-d-k scales every width by k = channels / 16 (fractional k allowed); He 2016's
+    pre-activation bottleneck ResNet scales its base width 16 (outputs 4x) to `channels`.
+    With cardinality C the 3x3 has C groups of round(channels / C) (ResNeXt's C x d).
     """
     if family(depth) is WRN:
         return wide_resnet(depth, channels / BASE_WIDTH, dropout).replace(groups=cardinality)
@@ -53,15 +46,11 @@ class Plan:
     """One network of the study: a budget, a depth, and the width that meets it.
 
     Attributes:
-        budget: the parameter budget (trainable parameters).
-        depth: the family's depth (WRN-`depth`, pre-activation ResNet-`depth`).
         cardinality: groups of every 3x3 conv (ResNeXt's C); 1 is a plain ResNet.
-        dropout: dropout rate inside each block.
-        channels: the solved first-stage width (WRN: of its 3x3 convs; bottleneck:
-            its base width, outputs 4x), 16 at k = 1.
+        channels: the solved first-stage width (bottleneck: its base width), 16 at k = 1.
         spec: the `keras_resnet.Spec` built for the trial.
-        params: its trainable parameters (analytic, equal to the built model's).
-        macs: its multiply-accumulates for one input image.
+        params, macs: its trainable parameters (analytic, equal to the built model's) and
+            multiply-accumulates for one input image.
     """
 
     budget: int
@@ -91,26 +80,16 @@ class Plan:
 def plan(budget, depth, cardinality=1, dropout=0.0, *, input_shape=(32, 32, 3), classes=10, tolerance=0.1):
     """Solves the width that brings a depth to a parameter budget.
 
-    Parameters grow with the square of the width, so the whole-channel width
-    nearest the budget is found by bisection on the analytic count (channels
-    come in multiples of `cardinality` where the family requires it).
-
-    Args:
-        budget: trainable parameters to aim at, a positive integer.
-        depth: a depth of one of `FAMILIES` (6n+4 WRN, 9n+2 pre-activation).
-        cardinality: groups per 3x3 conv.
-        dropout: dropout rate inside each block.
-        input_shape: the data's image shape (for MACs).
-        classes: classifier width.
-        tolerance: the largest allowed |params / budget - 1|.
+    Parameters grow with the square of the width, so the whole-channel width nearest the
+    budget is found by bisection on the analytic count. `depth` is one of `FAMILIES`'
+    (6n+4 WRN, 9n+2 pre-activation); `tolerance` is the largest allowed |params / budget - 1|.
 
     Returns:
         A `Plan`.
 
     Raises:
         BudgetError: if no width brings `depth` within `tolerance` of `budget`.
-        ValueError: for an invalid budget, depth, cardinality, dropout, input
-            shape, classes or tolerance.
+        ValueError: for an invalid argument.
     """
     positive("budget", budget, limit=MAX_PARAMS)
     family(depth)
@@ -136,7 +115,7 @@ def _plan(budget, depth, cardinality, dropout, input_shape, classes, tolerance):
         spec = network(depth, multiple * step, cardinality, dropout)
         return spec, complexity(spec, input_shape=input_shape, classes=classes)
 
-    lo, hi = 1, 1  # bracket: params(lo) < budget <= params(hi), in steps of whole channels
+    lo, hi = 1, 1  # bracket: params(lo) < budget <= params(hi), in multiples of `step`
     while at(hi)[1].trainable_params < budget:
         lo, hi = hi, hi * 2
     while hi - lo > 1:
@@ -146,28 +125,16 @@ def _plan(budget, depth, cardinality, dropout, input_shape, classes, tolerance):
     spec, counts, multiple = min(candidates, key=lambda c: abs(c[1].trainable_params - budget))
     result = Plan(budget, depth, cardinality, dropout, multiple * step, spec, counts.trainable_params, counts.macs)
     if abs(result.deviation) > tolerance:
-        raise BudgetError(
-            f"{fam.name}-{depth} (cardinality {cardinality}) cannot meet a budget of {budget:,} parameters within "
-            f"{tolerance:.0%}: the nearest whole-channel width ({result.channels} channels, k={result.widen:g}) has "
-            f"{result.params:,} ({result.deviation:+.1%})."
-        )
+        raise BudgetError(f"{fam.name}-{depth} (cardinality {cardinality}) cannot meet a budget of {budget:,} "
+                          f"parameters within {tolerance:.0%}: the nearest whole-channel width ({result.channels} "
+                          f"channels, k={result.widen:g}) has {result.params:,} ({result.deviation:+.1%}).")
     return result
 
 
 def plan_all(budgets, depths, cardinalities=(1,), dropouts=(0.0,), **kwargs):
-    """Plans every combination, so that a budget no depth can meet fails before training.
-
-    Args:
-        budgets, depths, cardinalities, dropouts: the study's values.
-        **kwargs: `input_shape`, `classes`, `tolerance`, as for `plan`.
-
-    Returns:
-        A dict from (budget, depth, cardinality, dropout) to `Plan`.
-
-    Raises:
-        ValueError: naming every budget and depth that cannot be met, and the
-            depths that can meet each such budget.
-    """
+    """`{(budget, depth, cardinality, dropout): Plan}` of every combination (`kwargs` as for
+    `plan`), so that a budget no depth can meet fails before training, with a ValueError
+    naming every budget and depth that cannot be met and the depths that can."""
     plans, errors = {}, []
     for budget in budgets:
         failed = []
@@ -177,7 +144,7 @@ def plan_all(budgets, depths, cardinalities=(1,), dropouts=(0.0,), **kwargs):
             except BudgetError as e:
                 failed.append((depth, str(e)))
         if failed:
-            met = sorted({d for d in depths} - {d for d, _ in failed})
+            met = sorted(set(depths) - {d for d, _ in failed})
             head = (f"No depth in {list(depths)} can meet the budget {budget:,}" if not met else
                     f"The budget {budget:,} is met by depths {met} but not by {sorted({d for d, _ in failed})}")
             errors.append(head + ":\n  " + "\n  ".join(msg for _, msg in failed))

@@ -5,11 +5,8 @@ depth and budget.
     keras-resnet tune --budgets 20k,40k --depths 10,16 --epochs 1 --steps-per-epoch 2
     keras-resnet tune --workers 2 --budgets 0.6M,2.2M --depths 16,40    # a chief and 2 workers here
 
-It runs alone, as keras-tuner's distributed chief or worker (`KERASTUNER_TUNER_ID`,
-`KERASTUNER_ORACLE_IP`, `KERASTUNER_ORACLE_PORT`, read once by `distributed_role`), or,
-with `--workers N`, as a chief and N workers on this machine (`launch`). `--output-dir`
-holds the resumable search (`tuner/`), `study.json`, `results.csv`, `results.png` and
-`report.md` (`keras_resnet.tuning.report`).
+It runs alone, as keras-tuner's distributed chief or worker (`distributed_role`), or, with
+`--workers N`, as a chief and N workers on this machine (`launch`).
 """
 
 import dataclasses
@@ -38,15 +35,10 @@ LAUNCHER_OPTIONS = ("workers", "oracle_ip", "timeout")  # the launcher's own: it
 STUDY = ("budgets", "depths", "cardinalities", "dropouts", "tolerance", "dataset", "subset", "recipe", "batch_size",
          "epochs", "steps_per_epoch", "tuner", "max_trials", "executions_per_trial", "seed")
 
-# The study ------------------------------------------------------------------------
-
 
 def distributed_role():
-    """`"alone"`, `"chief"` or `"worker"`, from keras-tuner's variables; a command reads it once.
-
-    Raises:
-        ValueError: if some of the three variables are set and others missing.
-    """
+    """`"alone"`, `"chief"` or `"worker"`, from keras-tuner's variables (a ValueError if some of
+    the three are set and others missing); a command reads it once."""
     if "KERASTUNER_ORACLE_IP" not in os.environ and "KERASTUNER_TUNER_ID" not in os.environ:
         return "alone"
     missing = [v for v in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
@@ -58,23 +50,20 @@ def distributed_role():
 
 
 def _warn_insecure(ip, port):
-    if ipaddress.ip_address(socket.gethostbyname(ip)).is_loopback:
-        who = "any process on this machine"
-    else:
-        who = "anyone who can reach this address (keep it on a private network)"
+    who = ("any process on this machine" if ipaddress.ip_address(socket.gethostbyname(ip)).is_loopback
+           else "anyone who can reach this address (keep it on a private network)")
     warnings.warn(f"The keras-tuner oracle serves gRPC on {ip}:{port} without encryption or authentication: "
                   f"{who} can read the search and submit results.", stacklevel=2)
 
 
 def open_study(output_dir, study, role="alone"):
     """Claims `output_dir` for `study` (`keras_resnet.cli.run_folder.claim`): a new or empty
-    folder, or one that holds this same study, which then resumes. A distributed worker
-    (`role`) only checks that it can write there, and leaves the claim to its chief.
+    folder, or one that holds this same study, which then resumes. A distributed worker only
+    checks that it can write there, and leaves the claim to its chief.
 
     Raises:
-        ValueError: if the folder cannot be written, holds anything else (its results are
-            never overwritten), or a damaged file (`study.json`, keras-tuner's
-            `oracle.json` or a `trial.json`).
+        ValueError: if the folder cannot be written, holds anything else, or a damaged file
+            (`study.json`, keras-tuner's `oracle.json` or a `trial.json`).
     """
     if role == "worker":
         check_folder(output_dir)
@@ -95,21 +84,16 @@ def run_study(data, hypermodel, output_dir, study, *, tuner="grid", epochs=1, ma
     """Runs (or resumes) a search and writes its outputs.
 
     Args:
-        data: an object with `train`, `validation` and `test` tf.data datasets
-            (as `keras_resnet.training.data.load` returns).
+        data: what `keras_resnet.training.data.load` returns (`train`, `validation`, `test`).
         hypermodel: a `BudgetHyperModel`.
         output_dir: where the search (`tuner/`), `study.json` and the outputs go.
-        study: the study's settings (JSON-serialisable dict, with at least
-            `dataset`, `tuner`, `epochs`, `executions_per_trial`, `tolerance`).
-            A folder holding a different study is refused, so no result is
-            overwritten; the same study resumes where it stopped.
+        study: the study's settings (JSON-serialisable dict, with at least `dataset`, `tuner`,
+            `epochs`, `executions_per_trial`, `tolerance`), as `open_study` claims them.
         tuner, epochs, max_trials, executions_per_trial, seed: as for `make_tuner`.
-        verbose: Keras `fit` verbosity.
         role: `"alone"`, `"chief"` or `"worker"`; by default `distributed_role()`.
 
     Returns:
-        The rows of `results.csv` (empty on a distributed worker, whose chief
-        writes them).
+        The rows of `results.csv` (empty on a distributed worker, whose chief writes them).
     """
     role = distributed_role() if role is None else role
     open_study(output_dir, study, role)
@@ -126,9 +110,6 @@ def run_study(data, hypermodel, output_dir, study, *, tuner="grid", epochs=1, ma
     return rows
 
 
-# The launcher -----------------------------------------------------------------------
-
-
 def _free_port(ip):
     with socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET) as s:
         s.bind((ip, 0))
@@ -138,20 +119,12 @@ def _free_port(ip):
 def launch(argv, workers, ip="127.0.0.1", port=None, timeout=None):
     """Runs `keras-resnet tune *argv` as a keras-tuner chief and `workers` workers on this machine.
 
-    Args:
-        argv: the command's options, without the launcher's own (`LAUNCHER_OPTIONS`).
-        workers: number of worker processes.
-        ip, port: where the chief's oracle listens (default loopback, a free port).
-        timeout: seconds before the whole search is stopped, or `None`.
-
-    Returns:
-        The chief's exit status.
-
-    Raises:
-        CommandFailed: if a tuner process fails or time runs out; every process is
-            stopped then, and on any other error.
+    `argv` lacks the launcher's own options (`LAUNCHER_OPTIONS`); the chief's oracle listens on
+    `ip`:`port` (default a free port); `timeout` is seconds before the whole search stops.
+    Returns the highest exit status of the processes; raises CommandFailed if one fails or time
+    runs out. Every process is stopped on the way out, whatever happened.
     """
-    port = port or _free_port(ip)  # the chief warns that it listens without authentication
+    port = port or _free_port(ip)
     # A terminated launcher must still stop its tuners (the `finally` below).
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     command = [sys.executable, "-m", "keras_resnet", "tune", *argv]
@@ -188,8 +161,8 @@ def _stop(processes):
 
 
 def child_argv(args):
-    """The options of `args` as a command line for the launcher's processes, less the
-    launcher's own: `--name=value`, lists comma-separated, unset options left out."""
+    """The options of `args` as `--name=value` (lists comma-separated, unset ones left out), less
+    the launcher's own."""
     argv = []
     for name, value in vars(args).items():
         if name in LAUNCHER_OPTIONS or value is None:
@@ -197,9 +170,6 @@ def child_argv(args):
         text = ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
         argv.append(f"--{name.replace('_', '-')}={text}")
     return argv
-
-
-# Command line -------------------------------------------------------------------
 
 
 def _depth(text):
@@ -272,7 +242,6 @@ def _check(args, role):
 
 def _search(args):
     """The study's data (each epoch cut to `--steps-per-epoch`) and its hypermodel."""
-
     recipe = recipes.get(args.recipe).at_batch_size(args.batch_size)  # the linear scaling rule
     data = data_lib.load(args.dataset, args.batch_size, seed=args.seed, pad_mode=recipe.pad_mode,
                          data_dir=args.data_dir, subset=args.subset)

@@ -15,8 +15,6 @@ from keras_resnet.cli.files import read_json, write_json
 from keras_resnet.training import recipes
 from keras_resnet.tuning.budget import plan_all
 
-# The hypermodel ---------------------------------------------------------------
-
 
 class _EpochTimer(keras.callbacks.Callback):
     """Wall-clock seconds of every training epoch."""
@@ -34,40 +32,17 @@ class _EpochTimer(keras.callbacks.Callback):
 class BudgetHyperModel(keras_tuner.HyperModel):
     """Residual networks of a given depth whose width is solved for a parameter budget.
 
-    Hyperparameters (all `Choice`): `budget`, `depth`, `cardinality`, `dropout`.
-    The network is `keras_resnet.build(plan(...).spec)`: the width is derived,
-    never searched. It trains under a `keras_resnet.training.recipes` recipe (Wide
-    ResNet's by default) laid out over the study's epochs. `fit` reports, as
-    metrics, the trial's realised `params`, `macs`, `budget_deviation`, `widen`
-    (k), `epochs`, `seconds_per_epoch`, `train_seconds`, `accuracy`,
-    `val_accuracy` (keras-tuner's objective) and, given `test_data`,
-    `test_accuracy`; `collect` turns the accuracies into errors in percent.
-
-    Args:
-        budgets: parameter budgets (trainable parameters).
-        depths: depths of `FAMILIES` (6n+4 WRN and/or 9n+2 pre-activation ResNet).
-        cardinalities: ResNeXt cardinalities (groups per 3x3 conv) to try.
-        dropouts: dropout rates to try.
-        input_shape: image shape of the data.
-        classes: number of classes.
-        tolerance: largest allowed |params / budget - 1|.
-        recipe: a name in `keras_resnet.training.recipes.RECIPES` or a `Recipe`: optimizer,
-            schedule and weight decay (its dropout is not used: `dropouts` is).
-        steps_per_epoch, epochs: the length of a trial's training, over which
-            the recipe's learning-rate schedule is laid out.
-        jit_compile: as for `keras.Model.compile`.
+    Hyperparameters (all `Choice`): `budget`, `depth`, `cardinality`, `dropout`, as for
+    `keras_resnet.tuning.budget.plan`, whose `spec` is built: the width is derived, never
+    searched. A trial trains under `recipe` (a name in `keras_resnet.training.recipes.RECIPES`
+    or a `Recipe`, its dropout unused) laid out over `steps_per_epoch` x `epochs`. `fit`
+    reports keras-tuner's objective `val_accuracy`, `accuracy`, `test_accuracy` (given
+    `test_data`) and the trial's `params`, `macs`, `budget_deviation`, `widen` (k), `epochs`,
+    `seconds_per_epoch` and `train_seconds`.
 
     Raises:
-        ValueError: before any training, for an empty or repeating list of values, a
-            tolerance outside [0, 1), a number of epochs or steps that is not a positive
-            integer, or a combination that cannot be met.
-
-    Example:
-        >>> data = keras_resnet.training.data.load("cifar10")
-        >>> hypermodel = BudgetHyperModel([600_000, 2_200_000], [16, 40], input_shape=data.input_shape,
-        ...                               classes=data.num_classes, steps_per_epoch=data.steps_per_epoch, epochs=10)
-        >>> tuner = make_tuner("grid", hypermodel, "runs/study")
-        >>> tuner.search(data.train, validation_data=data.validation, epochs=10, test_data=data.test)
+        ValueError: before any training, for an empty or repeating list of values, a bad
+            tolerance, epochs or steps, or a combination that cannot be met.
     """
 
     def __init__(self, budgets, depths, cardinalities=(1,), dropouts=(0.0,), *, input_shape=(32, 32, 3),
@@ -106,23 +81,15 @@ class BudgetHyperModel(keras_tuner.HyperModel):
         timer = _EpochTimer()
         history = model.fit(*args, epochs=epochs, callbacks=[*callbacks, timer], **kwargs)
         seconds = timer.seconds[1:] or timer.seconds  # the first epoch also traces the graph
-        metrics = {
-            "val_accuracy": history.history["val_accuracy"][-1],
-            "accuracy": history.history["accuracy"][-1],
-            "params": sum(math.prod(w.shape) for w in model.trainable_weights),
-            "macs": p.macs,
-            "widen": p.widen,
-            "seconds_per_epoch": sum(seconds) / len(seconds),
-            "train_seconds": sum(timer.seconds),
-            "epochs": epochs,  # the model's total (Hyperband continues earlier trials)
-        }
-        metrics["budget_deviation"] = metrics["params"] / p.budget - 1
+        params = sum(math.prod(w.shape) for w in model.trainable_weights)
+        metrics = {"val_accuracy": history.history["val_accuracy"][-1], "accuracy": history.history["accuracy"][-1],
+                   "params": params, "budget_deviation": params / p.budget - 1, "macs": p.macs, "widen": p.widen,
+                   "seconds_per_epoch": sum(seconds) / len(seconds), "train_seconds": sum(timer.seconds),
+                   "epochs": epochs}  # the model's total epochs (Hyperband continues earlier trials)
         if test_data is not None:
             metrics["test_accuracy"] = model.evaluate(test_data, verbose=0, return_dict=True)["accuracy"]
         return {k: float(v) for k, v in metrics.items()}
 
-
-# Tuners -----------------------------------------------------------------------
 
 PROJECT = "tuner"  # keras-tuner's project folder inside the study's folder
 OBJECTIVE = keras_tuner.Objective("val_accuracy", "max")
@@ -130,15 +97,10 @@ TUNERS = ("grid", "random", "bayesian", "hyperband")
 
 
 class _GridOracle(keras_tuner.oracles.GridSearchOracle):
-    """keras-tuner's grid, walked from its saved state.
-
-    The stock oracle keeps its walk through the grid in memory only, so a
-    reloaded search fails (keras-tuner 1.4.8: a `KeyError` in `populate_space`
-    once the interrupted trial is retried; keras-team/keras-tuner#1055). This one takes
-    the first combination (in the order of the `Choice` values) that no trial
-    has started, which the oracle's saved `tried_so_far` knows, so a resumed
-    search runs exactly the combinations left.
-    """
+    """keras-tuner's grid, walked from its saved state: the stock oracle keeps its walk in memory
+    only, so a reloaded search fails (keras-team/keras-tuner#1055). This one takes the first
+    combination that no trial has started (the saved `tried_so_far`), so a resumed search runs
+    exactly the combinations left."""
 
     def populate_space(self, trial_id):
         space = self.get_space().space
@@ -158,29 +120,22 @@ class _Recording:
         return super().run_trial(trial, *args, **kwargs)
 
     def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
-        # keras-tuner imports tensorboard here even without a TensorBoard
-        # callback, and recent TensorFlow no longer installs it.
+        # keras-tuner imports tensorboard here even without a TensorBoard callback.
         if any(type(c).__name__ == "TensorBoard" for c in callbacks):
             super()._configure_tensorboard_dir(callbacks, trial, execution)
 
 
 def make_tuner(kind, hypermodel, directory, *, epochs=1, max_trials=None, executions_per_trial=1, seed=None):
-    """A keras-tuner tuner over `hypermodel`, saved under `directory/tuner`.
+    """A keras-tuner tuner over a `BudgetHyperModel`, saved under `directory/tuner` (an existing
+    search there resumes, never overwritten).
 
     Args:
-        kind: `"grid"` (every combination, exactly once), `"random"`,
-            `"bayesian"` or `"hyperband"`.
-        hypermodel: a `BudgetHyperModel`.
-        directory: the study's output directory. An existing search there is
-            resumed, never overwritten.
+        kind: `"grid"` (every combination, exactly once), `"random"`, `"bayesian"` or `"hyperband"`.
         epochs: training epochs per trial (Hyperband's `max_epochs`).
-        max_trials: trials of the random and Bayesian searches (and a cap on
-            the grid); default: the number of grid points.
+        max_trials: trials of the random and Bayesian searches (and a cap on the grid);
+            default: the number of grid points.
         executions_per_trial: trainings averaged per trial.
         seed: random seed of the oracle.
-
-    Returns:
-        A `keras_tuner.Tuner`.
     """
     one_of("tuner", kind, TUNERS)
     max_trials = max_trials or len(hypermodel.plans)
@@ -198,9 +153,6 @@ def make_tuner(kind, hypermodel, directory, *, epochs=1, max_trials=None, execut
     return type(f"Budget{base.__name__}", (_Recording, base), {})(**common)
 
 
-# Results ------------------------------------------------------------------------
-
-
 def collect(tuner, hypermodel):
     """One row per completed trial (keys `report.COLUMNS`), ordered by budget, depth, trial."""
     rows = [_row(tuner, hypermodel, trial) for trial in tuner.oracle.trials.values() if trial.status == "COMPLETED"]
@@ -208,7 +160,7 @@ def collect(tuner, hypermodel):
 
 
 def _error(accuracy):
-    """An accuracy (a fraction) as an error in percent, as every report of the package gives it."""
+    """An accuracy (a fraction) as an error in percent."""
     return round(100 * (1 - float(accuracy)), 3)
 
 

@@ -1,13 +1,10 @@
-"""The study's outputs: `results.csv`, `results.png` and `report.md`, pure functions of
-the result rows (one dict per trial, keys `COLUMNS`; errors in percent).
+"""The study's outputs: `results.csv`, `results.png` and `report.md`, pure functions of the result
+rows (one dict per trial, keys `COLUMNS`; errors in percent).
 
-The report sets each of Wide ResNet's conclusions (Zagoruyko & Komodakis 2016,
-arXiv:1605.07146, Tables 4 and 5) beside this study's trials as a `Conclusion`: a list
-of `Comparison`s, each one difference between two networks oriented so that a positive
-value (or a tie) is the paper's ordering. The trials are single runs (one per network,
-or the mean of `--executions-per-trial`), so the report counts how many comparisons
-keep the paper's ordering (`Conclusion.ordering`: all, n of m, none); it gives no
-verdict, which needs the spread over seeds (`keras-resnet experiment width_depth`).
+Each of Wide ResNet's conclusions (Zagoruyko & Komodakis 2016, arXiv:1605.07146, Tables 4 and 5)
+is a `Conclusion` of `Comparison`s between two networks, positive (or a tie) in the paper's
+ordering. The trials are single runs, so the report counts the comparisons that keep the ordering
+and gives no verdict, which needs the spread over seeds (`keras-resnet experiment width_depth`).
 """
 
 import dataclasses
@@ -53,7 +50,6 @@ class Cell:
     seconds: float
     gap: float
     k: float
-    n: int
 
 
 def cells(rows):
@@ -66,7 +62,7 @@ def cells(rows):
         longest = [r for r in group if r.get("epochs", 0) == max(q.get("epochs", 0) for q in group)]
         mean = lambda f: stats.mean(f(r) for r in longest)  # noqa: E731
         out[key] = Cell(mean(held_out_error), mean(lambda r: r["seconds_per_epoch"]),
-                        mean(lambda r: held_out_error(r) - r["train_error"]), mean(lambda r: r["widen"]), len(longest))
+                        mean(lambda r: held_out_error(r) - r["train_error"]), mean(lambda r: r["widen"]))
     return out
 
 
@@ -88,9 +84,6 @@ def plot(rows, path):
         left.set(xlabel="depth (width solved for the budget)", ylabel=ylabel,
                  title="Error against depth at fixed budgets")
         right.set(xlabel="training time (s)", ylabel=ylabel, title="Error against training time")
-
-
-# The paper's conclusions, as orderings of single runs ---------------------------------
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,8 +110,7 @@ class Conclusion:
 
     @property
     def ordering(self):
-        """How many comparisons keep the paper's ordering: `all`, `n of m`, `none`, or
-        `not testable` where the study has none."""
+        """How many comparisons keep the paper's ordering: `all`, `n of m`, `none` or `not testable`."""
         same, n = sum(c.as_paper for c in self.comparisons), len(self.comparisons)
         if not n:
             return "not testable"
@@ -159,8 +151,8 @@ def _paper_pairs():
 
 
 def _equal_budget(by_cell):
-    """Tables 4 and 5: at an equal budget the shallowest (widest) depth, the deepest, and
-    three conclusions on them: as accurate or more, faster, no less regularised."""
+    """Tables 4 and 5: at an equal budget the shallowest (widest) depth against the deepest is as
+    accurate or more, faster, and no less regularised."""
     accuracy, speed, gap = [], [], []
     for b, s, d in _extremes(by_cell):
         shallow, deep, budget = by_cell[b, s], by_cell[b, d], format_count(b)
@@ -188,9 +180,6 @@ def conclusions(rows):
     """The paper's conclusions (`Conclusion`s) set beside the result rows."""
     by_cell = cells(rows)
     return [_widening(by_cell), *_equal_budget(by_cell)]
-
-
-# The report --------------------------------------------------------------------------
 
 
 def _trials(rows, study):
@@ -225,8 +214,7 @@ def _beside_table4(rows):
     by_cell = cells(rows)
     lines = ["", "## Measured ordering beside Wide ResNet Table 4", "",
              "| budget | this run, lowest error first | Table 4 within 25% of the budget, lowest CIFAR-10 error "
-             "first |",
-             "|---|---|---|"]
+             "first |", "|---|---|---|"]
     for b in sorted({b for b, _ in by_cell}):
         ours = _ranked((f"depth {d} (k={by_cell[b, d].k:.3g}, {by_cell[b, d].error:.2f}%)", by_cell[b, d].error)
                        for bb, d in by_cell if bb == b)
