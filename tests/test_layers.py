@@ -115,7 +115,8 @@ def norm_calls(monkeypatch):
     """Counts the calls of TensorFlow's fused batch normalization."""
     counter = []
     fused = kr_layers._tf_fused_batch_norm
-    monkeypatch.setattr(kr_layers, "_tf_fused_batch_norm", lambda *a: counter.append(1) or fused(*a))
+    monkeypatch.setattr(kr_layers, "_tf_fused_batch_norm",
+                        lambda x, *a: counter.append(keras.backend.standardize_dtype(x.dtype)) or fused(x, *a))
     return counter
 
 
@@ -176,6 +177,18 @@ def test_outputs_gradients_and_moving_statistics_equal_keras(norm_calls, trainin
     assert norm_calls, "the fused kernel was not used"
     if not training:  # inference leaves the moving statistics alone
         np.testing.assert_array_equal(ours.moving_variance, stock.get_weights()[-1])
+
+
+@pytest.mark.parametrize("channels, kernel_dtype", [(8, "float32"), (15, "float32"), (16, "bfloat16"),
+                                                     (24, "float32"), (32, "bfloat16")])
+def test_bfloat16_fills_whole_channel_blocks_or_computes_in_float32(norm_calls, channels, kernel_dtype):
+    """oneDNN's bfloat16 batch norm is fast only on whole blocks of 16 channels: other channel counts
+    go to the kernel in float32, and still give Keras' results in bfloat16."""
+    ours, stock = _pair((4, 5, 6, channels), "mixed_bfloat16")
+    x = tf.constant(np.random.default_rng(0).normal(2.0, 3.0, size=(4, 5, 6, channels)), "bfloat16")
+    y = ours(x, training=True)
+    assert norm_calls == [kernel_dtype] and y.dtype == "bfloat16"
+    np.testing.assert_allclose(tf.cast(y, tf.float32), tf.cast(stock(x, training=True), tf.float32), atol=5e-2)
 
 
 def test_frozen_layer_uses_moving_statistics_even_in_training(norm_calls):

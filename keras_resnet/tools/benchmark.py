@@ -17,9 +17,12 @@ import numpy as np
 
 from keras_resnet.builder import build
 from keras_resnet.checks import is_number, positive
-from keras_resnet.cli.parser import UsageError, bad_options, check_positive
+from keras_resnet.cli.parser import UsageError, bad_options, check_positive, number_list
 from keras_resnet.complexity import complexity
 from keras_resnet.table import SPECS, get_spec
+from keras_resnet.tools import study_speed
+from keras_resnet.tools.timing import time_steps
+from keras_resnet.tuning.budget import parse_count
 from keras_resnet.tools.references import (REFERENCES, build_times, import_torchvision, keras_application,
                                            keras_step, reference_steps)
 
@@ -57,25 +60,6 @@ def matmul_flops(n=4096, repeats=3):
     b = keras.random.normal((n, n), seed=2)
     speeds = time_steps({"matmul": lambda: keras.ops.convert_to_numpy(keras.ops.matmul(a, b))}, 1, 1, repeats)
     return 2 * n**3 * speeds["matmul"]
-
-
-def time_steps(steps, batch_size, n, rounds, warmup=1):
-    """Images/s of each step function (dict label -> function of one batch of `batch_size` images):
-    `warmup` untimed calls each (the first traces and compiles), then `rounds` rounds of `n` calls
-    each, the candidates interleaved; the best round counts. Returns dict label -> images/s."""
-    for field, value in (("batch_size", batch_size), ("n", n), ("rounds", rounds), ("warmup", warmup)):
-        positive(field, value)
-    for step in steps.values():
-        for _ in range(warmup):
-            step()
-    best = dict.fromkeys(steps, 0.0)
-    for _ in range(rounds):
-        for label, step in steps.items():
-            start = time.perf_counter()
-            for _ in range(n):
-                step()
-            best[label] = max(best[label], n * batch_size / (time.perf_counter() - start))
-    return best
 
 
 def _batch(input_shape, batch_size, classes, seed=0):
@@ -222,7 +206,7 @@ def arguments(p):
     p.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     p.add_argument("--precisions", nargs="+", default=["float32"], choices=PRECISIONS)
     p.add_argument("--steps", type=int, default=2, help="timed steps per round (default 2)")
-    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the best counts (default 3)")
+    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median step counts (default 3)")
     p.add_argument("--references", nargs="*", default=["keras", "stock", "torch"], choices=REFERENCES,
                    help="folded: inference with the batch norms folded into the convs")
     p.add_argument("--baseline", help="one of --models to which every row is also compared")
@@ -231,9 +215,17 @@ def arguments(p):
     p.add_argument("--build-time", nargs="*", default=["ResNet152"], metavar="NAME",
                    help="also time building these against keras.applications (default ResNet152; none: skip)")
     p.add_argument("--build-repeats", type=int, default=3, help="builds of each, interleaved (default 3)")
+    study = p.add_argument_group("--study: the width-against-depth study's networks, today's configuration and the "
+                                 "new defaults side by side (--steps, --rounds apply)")
+    study.add_argument("--study", action="store_true", help="time the study's networks instead of --models")
+    study.add_argument("--budgets", type=number_list(parse_count), default=[150_000, 600_000],
+                       help="parameter budgets (default 150k,600k)")
+    study.add_argument("--depths", type=number_list(int), default=[10, 16, 40], help="depths (default 10,16,40)")
 
 
 def run(args):
+    if args.study:
+        return study_speed.run(args)
     with bad_options():  # every option, before anything is measured
         check_positive(args, "size", "batch", "steps", "rounds", "build_repeats")
         if args.peak_gflops is not None:

@@ -87,6 +87,22 @@ def accelerated():
     return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
 
 
+def fastest_precision(cpuinfo=None):
+    """The dtype policy that trains fastest here without costing accuracy: `mixed_float16` on a GPU
+    or TPU, `mixed_bfloat16` on a CPU with bfloat16 instructions (AVX512_BF16 or AMX), else
+    `float32` (docs/benchmark.md, "The study's networks"). `cpuinfo`: /proc/cpuinfo's text."""
+    if accelerated():
+        return "mixed_float16"
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo") as f:
+                cpuinfo = f.read()
+        except OSError:
+            cpuinfo = ""
+    flags = set(next((line.split(":")[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), []))
+    return "mixed_bfloat16" if flags & {"avx512_bf16", "amx_bf16"} else "float32"
+
+
 def make_strategy(name):
     """The `tf.distribute` strategy called `name` (a `STRATEGIES` entry), or `None` where Keras' default placement
     is used (single device, or JAX's `keras.distribution.DataParallel`, which this sets globally)."""

@@ -9,6 +9,7 @@ It runs alone, as keras-tuner's distributed chief or worker (`distributed_role`)
 `--workers N`, as a chief and N workers on this machine (`launch`).
 """
 
+import argparse
 import dataclasses
 import ipaddress
 import os
@@ -26,14 +27,16 @@ from keras_resnet.cli.parser import (CommandFailed, bad_options, check_positive,
 from keras_resnet.cli.run_folder import check_folder, claim, release, start
 from keras_resnet.training import data as data_lib
 from keras_resnet.training import recipes
+from keras_resnet.training.distribute import fastest_precision
 from keras_resnet.tuning.budget import family, parse_count
 from keras_resnet.tuning.hypermodel import PROJECT, TUNERS, BudgetHyperModel, collect, make_tuner
 from keras_resnet.tuning.report import write_outputs
 
 ROLES = ("alone", "chief", "worker")
 LAUNCHER_OPTIONS = ("workers", "oracle_ip", "timeout")  # the launcher's own: its processes do not get them
-STUDY = ("budgets", "depths", "cardinalities", "dropouts", "tolerance", "dataset", "subset", "recipe", "batch_size",
-         "epochs", "steps_per_epoch", "tuner", "max_trials", "executions_per_trial", "seed")
+STUDY = ("budgets", "depths", "cardinalities", "dropouts", "tolerance", "channel_multiple", "precision", "dataset",
+         "subset", "recipe", "batch_size", "epochs", "steps_per_epoch", "tuner", "max_trials", "executions_per_trial",
+         "seed")
 
 
 def distributed_role():
@@ -195,6 +198,11 @@ def arguments(p):
     data_options(p, dataset="digits")
     training_options(p, "wrn", epochs=10, batch_size=128)
     p.add_argument("--steps-per-epoch", type=int, default=None, help="limit each epoch to this many batches")
+    p.add_argument("--channel-multiple", type=int, default=1,
+                   help="solve widths in multiples of this many channels (8: the CPU's fast kernels; default 1)")
+    p.add_argument("--precision", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"), default="float32",
+                   help="the layers' dtype policy, the classifier's float32; auto: mixed_float16 on a GPU, "
+                        "mixed_bfloat16 on a CPU with bfloat16 instructions, else float32 (default float32)")
     p.add_argument("--tuner", choices=TUNERS, default="grid")
     p.add_argument("--max-trials", type=int, default=None, help="random/Bayesian trials (default: the grid's size)")
     p.add_argument("--executions-per-trial", type=int, default=1, help="trainings averaged per trial")
@@ -213,7 +221,8 @@ def arguments(p):
 
 def _check(args, role):
     """Every option and the output folder, before anything is loaded, started or written."""
-    check_positive(args, "epochs", "batch_size", "executions_per_trial", "max_trials", "steps_per_epoch", "subset")
+    check_positive(args, "epochs", "batch_size", "executions_per_trial", "max_trials", "steps_per_epoch", "subset",
+                   "channel_multiple")
     recipes.get(args.recipe)
     if args.dataset not in data_lib.DATASETS and not os.path.isdir(args.dataset):
         raise ValueError(data_lib.unknown_dataset(args.dataset))
@@ -252,7 +261,8 @@ def _search(args):
     hypermodel = BudgetHyperModel(args.budgets, args.depths, args.cardinalities, args.dropouts,
                                   input_shape=data.input_shape, classes=data.num_classes, tolerance=args.tolerance,
                                   recipe=recipe, steps_per_epoch=steps, epochs=args.epochs,
-                                  jit_compile={"on": True, "off": False}.get(args.jit_compile, "auto"))
+                                  jit_compile={"on": True, "off": False}.get(args.jit_compile, "auto"),
+                                  multiple=args.channel_multiple, precision=args.precision)
     return data, hypermodel
 
 
@@ -262,6 +272,8 @@ def run(args):
         _check(args, role)
     if args.workers:
         return launch(child_argv(args), args.workers, args.oracle_ip, timeout=args.timeout)
+    if args.precision == "auto":  # resolved once, so that the study records what it trains with
+        args = argparse.Namespace(**{**vars(args), "precision": fastest_precision()})
     with bad_options():
         data, hypermodel = _search(args)
     study = {name: getattr(args, name) for name in STUDY}

@@ -34,8 +34,10 @@ class BudgetHyperModel(keras_tuner.HyperModel):
 
     Hyperparameters (all `Choice`): `budget`, `depth`, `cardinality`, `dropout`, as for
     `keras_resnet.tuning.budget.plan`, whose `spec` is built: the width is derived, never
-    searched. A trial trains under `recipe` (a name in `keras_resnet.training.recipes.RECIPES`
-    or a `Recipe`, its dropout unused) laid out over `steps_per_epoch` x `epochs`. `fit`
+    searched, in multiples of `multiple` channels. A trial trains under `recipe` (a name in
+    `keras_resnet.training.recipes.RECIPES` or a `Recipe`, its dropout unused) laid out over
+    `steps_per_epoch` x `epochs`, its layers computing in `precision` (a dtype policy; the
+    classifier stays float32). `fit`
     reports keras-tuner's objective `val_accuracy`, `accuracy`, `test_accuracy` (given
     `test_data`) and the trial's `params`, `macs`, `budget_deviation`, `widen` (k), `epochs`,
     `seconds_per_epoch` and `train_seconds`.
@@ -47,7 +49,7 @@ class BudgetHyperModel(keras_tuner.HyperModel):
 
     def __init__(self, budgets, depths, cardinalities=(1,), dropouts=(0.0,), *, input_shape=(32, 32, 3),
                  classes=10, steps_per_epoch, epochs, tolerance=0.1, recipe="wrn", jit_compile="auto",
-                 name="budget_resnet"):
+                 multiple=1, precision="float32", name="budget_resnet"):
         super().__init__(name=name, tunable=True)
         for what, values in (("budgets", budgets), ("depths", depths), ("cardinalities", cardinalities),
                              ("dropouts", dropouts)):
@@ -61,8 +63,9 @@ class BudgetHyperModel(keras_tuner.HyperModel):
         self.input_shape, self.classes = tuple(input_shape), classes
         self.tolerance, self.recipe = tolerance, recipes.get(recipe)
         self.steps_per_epoch, self.epochs, self.jit_compile = steps_per_epoch, epochs, jit_compile
+        self.precision = precision
         self.plans = plan_all(self.budgets, self.depths, self.cardinalities, self.dropouts,
-                              input_shape=self.input_shape, classes=classes, tolerance=tolerance)
+                              input_shape=self.input_shape, classes=classes, tolerance=tolerance, multiple=multiple)
 
     def plan(self, hp):
         """The `Plan` of a trial's hyperparameters."""
@@ -72,7 +75,7 @@ class BudgetHyperModel(keras_tuner.HyperModel):
 
     def build(self, hp):
         p = self.plan(hp)
-        model = build(p.spec, input_shape=self.input_shape, classes=self.classes,
+        model = build(p.spec, input_shape=self.input_shape, classes=self.classes, dtype=self.precision,
                       name=f"{'WRN' if p.block == 'basic' else 'PreActResNet'}-{p.depth}-{p.widen:g}")
         return self.recipe.compile(model, self.steps_per_epoch, self.epochs, jit_compile=self.jit_compile)
 

@@ -187,8 +187,10 @@ def _trials(rows, study):
         "# Width against depth at fixed parameter budgets", "",
         f"Dataset `{study['dataset']}`, {study['epochs']} epoch(s) per trial, `{study['tuner']}` tuner, "
         f"{len(rows)} completed trial(s), {study['executions_per_trial']} execution(s) per trial. The width of "
-        f"every network was solved from its depth and budget (tolerance {study['tolerance']:.0%}); errors are "
-        f"{_metric(rows)} errors (%), averaged where a budget and depth ran more than once.", "",
+        f"every network was solved from its depth and budget in multiples of {study['channel_multiple']} "
+        f"channel(s) (tolerance {study['tolerance']:.0%}), trained at batch {study['batch_size']} in "
+        f"{study['precision']}; errors are {_metric(rows)} errors (%), averaged where a budget and "
+        f"depth ran more than once.", "",
         "## Trials", "",
         "| budget | block | depth | k | params (vs budget) | MACs | epochs | s/epoch | training error | "
         "validation error | test error |",

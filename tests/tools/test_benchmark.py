@@ -120,6 +120,37 @@ def test_time_steps_never_times_the_warm_up_call():
     assert len(calls) == 5  # refused before any call
 
 
+def test_time_steps_counts_the_median_call():
+    """One call in ten slowed down (another process, a garbage collection) does not move the result."""
+    calls = []
+
+    def step():
+        calls.append(None)
+        time.sleep(0.3 if len(calls) % 10 == 5 else 0.01)
+
+    speeds = benchmark.time_steps({"step": step}, batch_size=1, n=10, rounds=1)
+    assert 50 < speeds["step"] <= 100  # about 1 / 0.01 s, whatever the one call of 0.3 s
+
+
+@pytest.mark.slow
+def test_study_mode_times_the_study_networks_in_every_configuration(capsys):
+    assert main(["benchmark", "--study", "--budgets", "45k", "--depths", "16", "--steps", "1", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if line.startswith("| budget"))
+    assert header.split(" | ")[2:4] == ["channels x1 (params)", "channels x8 (params)"]
+    assert "f32 b32 x1 | f32 b128 x1 | f32 XLA b128 x1 | bf16 b128 x1 | f32 b128 x8 | bf16 XLA b128 x8 | bf16 b128 x8" \
+        in header
+    row = next(line for line in out.splitlines() if line.startswith("| 45k | 16 |"))
+    assert "8/16/32 (45k, -0%)" in row and row.count("x)") == 7 and "(1.00x)" in row
+    assert "One epoch of every network (60,000 images each):" in out
+
+
+def test_study_mode_refuses_a_budget_a_depth_cannot_meet(capsys):
+    assert main(["benchmark", "--study", "--budgets", "20k", "--depths", "10,16"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "met by depths [10] but not by [16]" in err and "multiples of 8" in err
+
+
 def test_choose_jit_compile_measures_and_leaves_the_model_alone(tiny_resnext):
     model = keras_resnet.build(tiny_resnext, input_shape=(16, 16, 3))
     before = [w.copy() for w in model.get_weights()]

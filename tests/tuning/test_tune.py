@@ -95,6 +95,36 @@ def test_every_planned_network_is_within_tolerance():
     assert widens == sorted(widens, reverse=True) and any(k != int(k) for k in widens)
 
 
+def test_aligned_widths_are_multiples_and_meet_the_study_budgets():
+    """With `multiple=8` every width is a multiple of 8 (and of the cardinality of a basic block), the
+    count is the built network's, and the study's budgets hold within 20% at depths 10, 16 and 40."""
+    import keras_resnet
+
+    for budget in (150_000, 600_000):
+        for depth in (10, 16, 40):
+            p = plan(budget, depth, input_shape=(32, 32, 1), tolerance=0.2, multiple=8)
+            assert p.channels % 8 == 0 and all(w % 8 == 0 for s in range(3) for w in p.spec.widths(s))
+            assert abs(p.deviation) <= 0.2
+            assert p.params == keras_resnet.complexity(p.spec, input_shape=(32, 32, 1)).trainable_params
+    assert plan(600_000, 16, cardinality=16, multiple=8, tolerance=0.2).channels % 16 == 0  # lcm(8, groups)
+    assert (plan(150_000, 16, input_shape=(32, 32, 1)).channels, plan(150_000, 40, input_shape=(32, 32, 1)).channels) \
+        == (15, 8)  # whole channels: the nearest to the budget, whatever their alignment
+    with pytest.raises(ValueError, match=r"nearest width in multiples of 8 channel\(s\) \(8 channels, k=0.5\)"):
+        plan(100_000, 40, multiple=8)
+    with pytest.raises(ValueError, match="`multiple` must be a positive integer; received multiple=0"):
+        plan(100_000, 40, multiple=0)
+
+
+def test_hypermodel_precision_reaches_every_layer_but_the_classifier():
+    hm = hypermodel.BudgetHyperModel([45_000], [16], input_shape=(32, 32, 1), steps_per_epoch=1, epochs=1,
+                                     tolerance=0.2, multiple=8, precision="mixed_bfloat16")
+    model = hm.build(keras_tuner.HyperParameters())
+    policies = {layer.name: layer.dtype_policy.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)}
+    assert policies.pop("predictions") == "float32" and set(policies.values()) == {"mixed_bfloat16"}
+    assert model.get_layer("conv1_conv").compute_dtype == "bfloat16" and model.output.dtype == "float32"
+    assert model.get_layer("conv2_block1_1_conv").filters == 8  # 45k parameters at depth 16: 8/16/32 channels
+
+
 def test_budget_no_depth_can_meet_is_an_error():
     with pytest.raises(ValueError, match=r"No depth in \[10, 16\] can meet the budget 100"):
         plan_all([100], [10, 16])
@@ -204,8 +234,10 @@ def test_the_report_speaks_of_error_and_orderings():
     rows = [_row(1e6, 16, 5.0, 1.0, 1.0, 2, test=False), _row(1e6, 40, 6.0, 2.5, 1.0, 1, test=False)]
     for r in rows:
         r.update(trial_id="0", block="basic", params=1_000_000, budget_deviation=0.0, macs=10**8, epochs=1)
-    study = {"dataset": "digits", "epochs": 1, "tuner": "grid", "executions_per_trial": 1, "tolerance": 0.1}
+    study = {"dataset": "digits", "epochs": 1, "tuner": "grid", "executions_per_trial": 1, "tolerance": 0.1,
+             "channel_multiple": 8, "batch_size": 128, "precision": "mixed_bfloat16"}
     text = report.report(rows, study)
+    assert "in multiples of 8 channel(s) (tolerance 10%), trained at batch 128 in mixed_bfloat16;" in text
     assert "errors are validation errors (%)" in text and "accuracy" not in text
     assert "| 1M | depth 16 (k=2, 5.00%) < depth 40 (k=1, 6.00%) |" in text
     assert "| 1M | depth 16 (k=2, 5.00%) = depth 40 (k=1, 5.00%) |" in report.report(
