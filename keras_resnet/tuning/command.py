@@ -200,9 +200,9 @@ def arguments(p):
     p.add_argument("--steps-per-epoch", type=int, default=None, help="limit each epoch to this many batches")
     p.add_argument("--channel-multiple", type=int, default=1,
                    help="solve widths in multiples of this many channels (8: the CPU's fast kernels; default 1)")
-    p.add_argument("--precision", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"), default="float32",
-                   help="the layers' dtype policy, the classifier's float32; auto: mixed_float16 on a GPU, "
-                        "mixed_bfloat16 on a CPU with bfloat16 instructions, else float32 (default float32)")
+    p.add_argument("--precision", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"), default="auto",
+                   help="the layers' dtype policy, the classifier's float32; auto (the default): mixed_float16 on a "
+                        "GPU, mixed_bfloat16 on a CPU with bfloat16 instructions, else float32")
     p.add_argument("--tuner", choices=TUNERS, default="grid")
     p.add_argument("--max-trials", type=int, default=None, help="random/Bayesian trials (default: the grid's size)")
     p.add_argument("--executions-per-trial", type=int, default=1, help="trainings averaged per trial")

@@ -17,6 +17,7 @@ import keras_tuner
 import pytest
 
 from keras_resnet.cli import main as cli
+from keras_resnet.training.distribute import fastest_precision
 from keras_resnet.tuning import command, hypermodel, report
 from keras_resnet.tuning.budget import family, parse_count, plan, plan_all
 
@@ -113,6 +114,13 @@ def test_aligned_widths_are_multiples_and_meet_the_study_budgets():
         plan(100_000, 40, multiple=8)
     with pytest.raises(ValueError, match="`multiple` must be a positive integer; received multiple=0"):
         plan(100_000, 40, multiple=0)
+
+
+@pytest.mark.parametrize("flags, precision", [("fpu sse avx512f avx512_bf16", "mixed_bfloat16"),
+                                               ("fpu sse amx_bf16 amx_tile", "mixed_bfloat16"),
+                                               ("fpu sse avx2 fma", "float32"), ("", "float32")])
+def test_the_fastest_precision_of_a_cpu(flags, precision):
+    assert fastest_precision(f"processor\t: 0\nflags\t\t: {flags}\n") == precision
 
 
 def test_hypermodel_precision_reaches_every_layer_but_the_classifier():
@@ -416,6 +424,9 @@ def test_grid_search_end_to_end_resumes_after_a_kill(tmp_path):
                  "Widening helps at every depth.", "same ordering as the paper (single runs)"):
         assert text in report
     assert f"{float(rows[0]['test_error']):.2f}%" in report
+    # --precision auto (the default) is resolved once and recorded: bfloat16 on a CPU that has it.
+    precision = json.load(open(os.path.join(out, "study.json")))["precision"]
+    assert precision == fastest_precision() and f"in {precision};" in report
 
     # The same study again: nothing to do, nothing lost.
     assert cli.main(["tune", *TINY, "--output-dir", out]) == 0
