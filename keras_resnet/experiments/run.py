@@ -50,8 +50,7 @@ def settings(experiment, *, dataset="fashion_mnist", seeds=3, epochs=None, subse
         positive(field, s[field])
     if subset:
         positive("subset", subset)
-    if dataset not in data_lib.DATASETS and not os.path.isdir(str(dataset)):
-        raise ValueError(data_lib.unknown_dataset(dataset))
+    data_lib.check_dataset(dataset)
     return s
 
 

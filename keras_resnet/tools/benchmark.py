@@ -13,7 +13,6 @@ import os
 import time
 
 import keras
-import numpy as np
 
 from keras_resnet.builder import build
 from keras_resnet.checks import is_number, positive
@@ -21,7 +20,7 @@ from keras_resnet.cli.parser import UsageError, bad_options, check_positive, num
 from keras_resnet.complexity import complexity
 from keras_resnet.table import SPECS, get_spec
 from keras_resnet.tools import study_speed
-from keras_resnet.tools.timing import time_steps
+from keras_resnet.tools.timing import random_batch, time_steps
 from keras_resnet.tuning.budget import parse_count
 from keras_resnet.tools.references import (REFERENCES, build_times, import_torchvision, keras_application,
                                            keras_step, reference_steps)
@@ -62,12 +61,6 @@ def matmul_flops(n=4096, repeats=3):
     return 2 * n**3 * speeds["matmul"]
 
 
-def _batch(input_shape, batch_size, classes, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.uniform(-1, 1, (batch_size, *input_shape)).astype("float32")
-    return x, rng.integers(0, classes, batch_size)
-
-
 def choose_jit_compile(model, batch_size=8, steps=3, input_shape=None, loss="sparse_categorical_crossentropy"):
     """`(jit_compile, {False: images/s, True: images/s})`: whether XLA trains `model` (one input, a classifier
     output) faster here, by measurement: on a CPU it makes convolution training slower (docs/benchmark.md),
@@ -84,7 +77,7 @@ def choose_jit_compile(model, batch_size=8, steps=3, input_shape=None, loss="spa
     if None in input_shape:
         raise ValueError(f"choose_jit_compile needs a fixed input size; the model's input shape is "
                          f"{model.input_shape}: pass input_shape=(height, width, channels)")
-    x, y = _batch(input_shape, batch_size, model.output_shape[-1])
+    x, y = random_batch(input_shape, batch_size, model.output_shape[-1])
     candidates = {}
     for jit in (False, True):
         clone = keras.models.clone_model(model)
@@ -157,7 +150,7 @@ def measure(models, size=64, batch_size=8, modes=MODES, precisions=("float32",),
             rows, steps_by_label = [], {}
             for label, name, spec in parsed:
                 ours = build(spec, input_shape=shape, dtype=precision)
-                batch = _batch(shape, batch_size, spec.default_classes)
+                batch = random_batch(shape, batch_size, spec.default_classes)
                 labels, found = reference_steps(ours, label, name, spec, batch, mode, precision, references,
                                                 jit_compile, torch_vision)
                 steps_by_label.update(found)

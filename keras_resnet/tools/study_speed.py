@@ -12,11 +12,10 @@ import itertools
 import logging
 
 import keras
-import numpy as np
 
 from keras_resnet.builder import build
 from keras_resnet.cli.parser import bad_options, check_positive
-from keras_resnet.tools.timing import time_steps
+from keras_resnet.tools.timing import random_batch, time_steps
 from keras_resnet.tuning.budget import format_count, plan_all
 
 
@@ -51,9 +50,7 @@ CONFIGURATIONS = (
 
 def _step(spec, configuration, input_shape, classes):
     """One SGD step of `spec` on a fixed random batch, as a function."""
-    rng = np.random.default_rng(0)
-    x = rng.uniform(-1, 1, (configuration.batch_size, *input_shape)).astype("float32")
-    y = rng.integers(0, classes, configuration.batch_size)
+    x, y = random_batch(input_shape, configuration.batch_size, classes)
     model = build(spec, input_shape=input_shape, classes=classes, dtype=configuration.precision)
     model.compile(keras.optimizers.SGD(0.01, momentum=0.9), "sparse_categorical_crossentropy",
                   jit_compile=configuration.jit_compile)

@@ -3,7 +3,16 @@
 import statistics
 import time
 
+import numpy as np
+
 from keras_resnet.checks import positive
+
+
+def random_batch(input_shape, batch_size, classes, seed=0):
+    """A fixed batch to time steps on: images uniform in [-1, 1], integer labels."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (batch_size, *input_shape)).astype("float32")
+    return x, rng.integers(0, classes, batch_size)
 
 
 def time_steps(steps, batch_size, n, rounds, warmup=1):

@@ -224,8 +224,7 @@ def _check(args, role):
     check_positive(args, "epochs", "batch_size", "executions_per_trial", "max_trials", "steps_per_epoch", "subset",
                    "channel_multiple")
     recipes.get(args.recipe)
-    if args.dataset not in data_lib.DATASETS and not os.path.isdir(args.dataset):
-        raise ValueError(data_lib.unknown_dataset(args.dataset))
+    data_lib.check_dataset(args.dataset)
     seed("--seed", args.seed)
     between("--tolerance", args.tolerance, 0, 1)
     for value in args.cardinalities:
