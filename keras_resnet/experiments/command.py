@@ -3,8 +3,8 @@ seeds, and each claim given a verdict (echoed, contradicted, not resolved) from 
 interval of its per-seed difference. --epochs, --subset (0: every training image) and
 --batch-size default to the experiment's.
 
-    keras-resnet experiment degradation --seeds 3
-    keras-resnet experiment width_depth --dataset cifar10 --epochs 200 --subset 0 --batch-size 128
+    keras-resnet experiment degradation --seeds 5
+    keras-resnet experiment unit_orders --dataset cifar10 --epochs 200 --precision float32
 
 Running the same command again continues an interrupted experiment without repeating a finished
 run. `tutorial_arguments` gives the tutorials that run one experiment the same options.
@@ -31,10 +31,14 @@ def arguments(p, tutorial=None):
         p.set_defaults(experiment=tutorial)
         p.add_argument("--smoke", action="store_true", help="the offline digits, 100 images, 1 epoch, 2 seeds")
     data_options(p, dataset="fashion_mnist")
-    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1, every network with each (at least 2)")
+    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1, every network with each (at least 2; "
+                   "default 5)")
     p.add_argument("--epochs", type=int, help="default: the experiment's")
-    p.add_argument("--batch-size", type=int, help="default: the experiment's (32); the learning rate follows "
+    p.add_argument("--batch-size", type=int, help="default: the experiment's (128); the learning rate follows "
                    "it by the linear scaling rule")
+    p.add_argument("--precision", choices=run_lib.PRECISIONS, default="auto",
+                   help="float32, mixed (bfloat16 on a CPU, float16 on a GPU), or auto (the default): mixed where "
+                        "the machine computes faster so")
     output_option(p, tutorial, "experiment", shown=None if tutorial else "runs/experiments/NAME")
     p.add_argument("--verbose", type=int, default=0, choices=(0, 1, 2))
 
@@ -53,7 +57,8 @@ def command_line(settings, output_dir):
     """The command that runs the experiment of `settings` into `output_dir`, every default spelled out."""
     words = [PROG, settings["experiment"], "--dataset", settings["dataset"], "--seeds", str(len(settings["seeds"])),
              "--epochs", str(settings["epochs"]), "--subset", str(settings["subset"] or 0),
-             "--batch-size", str(settings["batch_size"]), "--output-dir", output_dir]
+             "--batch-size", str(settings["batch_size"]), "--precision",
+             "float32" if settings["precision"] == "float32" else "mixed", "--output-dir", output_dir]
     if settings["data_dir"]:
         words += ["--data-dir", settings["data_dir"]]
     return " ".join(words)
@@ -62,7 +67,8 @@ def command_line(settings, output_dir):
 def settings_of(experiment, args):
     """The settings (`run.settings`) of `experiment` under the command's options `args`."""
     return run_lib.settings(experiment, dataset=args.dataset, seeds=args.seeds, epochs=args.epochs,
-                            subset=args.subset, batch_size=args.batch_size, data_dir=args.data_dir)
+                            subset=args.subset, batch_size=args.batch_size, data_dir=args.data_dir,
+                            precision=args.precision)
 
 
 def measure(experiment, settings, output_dir, command, verbose=0):

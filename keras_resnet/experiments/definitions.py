@@ -5,15 +5,14 @@ positive in the paper's direction (`keras_resnet.experiments.statistics`).
 - `degradation`: He et al. 2015 (arXiv:1512.03385) s4.2, Fig. 6: plain-20/56 against ResNet-20/56.
 - `unit_orders`: He et al. 2016 (arXiv:1603.05027) Fig. 4, Table 2: residual-unit orders (a)-(e).
 - `shortcut_scale`: He et al. 2016 s3, Table 1: the shortcut scaled by 0.5.
-- `width_depth`: Zagoruyko & Komodakis 2016 (arXiv:1605.07146) Tables 4-5: width against depth at
-  fixed parameter budgets, the networks solved by the tuner's budget solver.
+
+Wide ResNet's width against depth is the tuner's study (`keras-resnet tune`), with the same verdicts.
 """
 
 import dataclasses
 
 from keras_resnet.checks import did_you_mean
 from keras_resnet.table import SPECS
-from keras_resnet.tuning.budget import format_count, plan
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,8 +22,6 @@ class Network:
     label: str
     model: str
     changes: dict = dataclasses.field(default_factory=dict)
-    depth: int | None = None  # for figures against depth
-    budget: int | None = None  # the width-against-depth experiment's parameter budget
 
     @property
     def spec(self):
@@ -53,8 +50,8 @@ class Claim:
 class Experiment:
     """What an experiment trains, what it tests, and its default settings.
 
-    `defaults` are the command's defaults (about an hour on a 2-core CPU with 3 seeds on
-    Fashion-MNIST); `differs` says what differs from the paper and why that could change the outcome.
+    `defaults` are the command's defaults; `differs` says what differs from the paper and why that
+    could change the outcome.
     """
 
     name: str
@@ -63,23 +60,22 @@ class Experiment:
     networks: tuple
     claims: tuple
     differs: str
-    figure: str = "curves"  # "curves": error per epoch; "depth": test error against depth per budget
     defaults: dict = dataclasses.field(default_factory=dict)
 
     def network(self, label):
         return next(n for n in self.networks if n.label == label)
 
 
-SHORT_RUN = ("{epochs} epochs of batch {batch_size} on {subset} images of {dataset}, against the paper's "
-             "182-200 epochs of batch 128 on CIFAR-10's 50k images: short runs measure how fast a network "
-             "starts to learn more than where it ends. The smaller batch, with the learning rate scaled to it "
-             "(`Recipe.at_batch_size`), gives 4x the steps for the same examples; at batch 128 (22 steps an "
-             "epoch) the 56-layer networks diverge in their first epoch.")
-SHORT_RUN_DEFAULTS = dict(epochs=5, subset=3000, batch_size=32)
+REGIME = ("{epochs} epochs of batch {batch_size} on {subset} training images of {dataset} in {precision}, against "
+          "the paper's 182-200 epochs on CIFAR-10's 50k images: a short schedule measures where a network is after "
+          "a few passes over the data more than where it ends.")
+# Every training image but the 10% held out for validation, and the fastest configuration of this CPU
+# (docs/benchmark.md): batch 128 and, by default, the machine's mixed precision.
+REGIME_DEFAULTS = dict(epochs=8, subset=None, batch_size=128)
 
 
 def _degradation():
-    nets = tuple(Network(f"{kind}-{d}", f"ResNet{d}", {"shortcut": "none"} if kind == "plain" else {}, depth=d)
+    nets = tuple(Network(f"{kind}-{d}", f"ResNet{d}", {"shortcut": "none"} if kind == "plain" else {})
                  for kind in ("plain", "ResNet") for d in (20, 56))
     return Experiment(
         "degradation", "Degradation: plain against residual networks",
@@ -93,8 +89,8 @@ def _degradation():
                {"ResNet-20": 1, "ResNet-56": -1}, "Table 6: ResNet-20 8.75% vs ResNet-56 6.97% (+1.78)"),
          Claim("Shortcuts remove the degradation at depth 56 (training error)", "train_error",
                {"plain-56": 1, "ResNet-56": -1}, "Fig. 6: ResNet-56 trains below plain-56")),
-        SHORT_RUN + " Depths 20 and 56 are the paper's own pair; 110 would triple the cost.",
-        defaults=dict(SHORT_RUN_DEFAULTS, recipe="he2015"),
+        REGIME + " Depths 20 and 56 are the paper's own pair; 110 would triple the cost.",
+        defaults=dict(REGIME_DEFAULTS, recipe="he2015"),
     )
 
 
@@ -118,15 +114,15 @@ def _unit_orders():
                           {label[u]: 1, label["a"]: -1}, versus(u, "a")) for u in "bc")
     return Experiment(
         "unit_orders", "Residual-unit orders (a)-(e)", "He et al. 2016, Fig. 4 and Table 2 (CIFAR-10)", nets, claims,
-        SHORT_RUN + " One depth, 20 (basic blocks) instead of 110 and 164: He 2016's differences grow with "
+        REGIME + " One depth, 20 (basic blocks) instead of 110 and 164: He 2016's differences grow with "
         "depth (the signal crosses more units), so they may be too small to resolve at 20.",
-        defaults=dict(SHORT_RUN_DEFAULTS, recipe="he2016"),
+        defaults=dict(REGIME_DEFAULTS, recipe="he2016"),
     )
 
 
 def _shortcut_scale():
     nets = tuple(Network(f"ResNet-{d}" + (" x0.5" if scale != 1 else ""), f"ResNet{d}",
-                         {"shortcut_scale": scale} if scale != 1 else {}, depth=d)
+                         {"shortcut_scale": scale} if scale != 1 else {})
                  for d in (20, 56) for scale in (1.0, 0.5))
     gap = lambda d: {f"ResNet-{d} x0.5": 1, f"ResNet-{d}": -1}
     return Experiment(
@@ -140,50 +136,12 @@ def _shortcut_scale():
          Claim("It hurts more in the deeper network (difference of the two gaps, training error)", "train_error",
                {**gap(56), **{k: -v for k, v in gap(20).items()}},
                "s3.1, Eq. 4: the product of the scales over L units vanishes as L grows")),
-        SHORT_RUN + " Option A shortcuts are scaled where they subsample too.",
-        defaults=dict(SHORT_RUN_DEFAULTS, recipe="he2016"),
+        REGIME + " Option A shortcuts are scaled where they subsample too.",
+        defaults=dict(REGIME_DEFAULTS, recipe="he2016"),
     )
 
 
-WIDTH_DEPTH_BUDGETS = (150_000, 600_000)
-WIDTH_DEPTH_DEPTHS = (16, 40)
-
-
-def _width_depth(budgets=WIDTH_DEPTH_BUDGETS, depths=WIDTH_DEPTH_DEPTHS, input_shape=(32, 32, 1), classes=10):
-    nets = []
-    for budget in budgets:
-        for depth in depths:
-            p = plan(budget, depth, input_shape=input_shape, classes=classes)
-            row = "WRN16_4"  # any WRN row: the changes give the solved depth and width
-            changes = {k: v for k, v in p.spec.to_dict().items() if v != SPECS[row].to_dict()[k]}
-            nets.append(Network(f"WRN-{depth}-{p.widen:.2f} @{format_count(budget)}", row, changes, depth, budget))
-    label = {(n.budget, n.depth): n.label for n in nets}
-    shallow, deep = min(depths), max(depths)
-    small, large = min(budgets), max(budgets)
-    claims = tuple(Claim(f"At {format_count(b)} parameters, the wider WRN-{shallow} is as accurate as the deeper "
-                         f"WRN-{deep} or more (test error)", "test_error",
-                         {label[b, deep]: 1, label[b, shallow]: -1},
-                         "Table 4: WRN-40-4 (8.9M) 4.97% vs WRN-16-8 (11.0M) 4.81%; WRN-40-8 (35.7M) 4.66% vs "
-                         "WRN-28-10 (36.5M) 4.17%") for b in budgets)
-    claims += tuple(Claim(f"Widening helps at depth {d}: {format_count(large)} beats {format_count(small)} "
-                          f"(test error)", "test_error", {label[small, d]: 1, label[large, d]: -1},
-                          "Table 4: WRN-40-1 6.85% -> 40-2 5.33% -> 40-4 4.97%; WRN-16-8 4.81% -> 16-10 4.56%")
-                    for d in depths)
-    claims += tuple(Claim(f"At {format_count(b)} parameters the wider network trains faster per epoch (seconds)",
-                          "epoch_seconds", {label[b, deep]: 1, label[b, shallow]: -1},
-                          "Table 5: WRN-40-4 trains 8x faster than pre-act ResNet-1001 at similar size")
-                    for b in budgets)
-    return Experiment(
-        "width_depth", "Width against depth at fixed parameter budgets",
-        "Zagoruyko & Komodakis 2016, Tables 4-5 (CIFAR-10)", tuple(nets), claims,
-        SHORT_RUN + " Budgets of 0.15M and 0.6M (the paper: 0.6M-36M) and WRN's recipe with dropout 0.3. "
-        "Short schedules favour wide networks for a reason WRN does not give: fewer sequential layers "
-        "start learning sooner.",
-        figure="depth", defaults=dict(SHORT_RUN_DEFAULTS, recipe="wrn"),
-    )
-
-
-EXPERIMENTS = {e.name: e for e in (_degradation(), _unit_orders(), _shortcut_scale(), _width_depth())}
+EXPERIMENTS = {e.name: e for e in (_degradation(), _unit_orders(), _shortcut_scale())}
 
 
 def get(name):

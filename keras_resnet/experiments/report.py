@@ -3,12 +3,12 @@ result rows (one dict per run, keys `COLUMNS`; errors in percent)."""
 
 import json
 import os
-import platform
 import statistics as stats
 
 from keras_resnet.cli.figures import figure
 from keras_resnet.cli.files import write_csv, write_text
-from keras_resnet.experiments.statistics import MIN_SEEDS, RULE, contrast, estimate
+from keras_resnet.experiments.statistics import MEASURED, MIN_SEEDS, RULE, SEEDS_TO_RESOLVE, contrast, estimate, measured, power_note
+from keras_resnet.training.distribute import describe_machine
 
 COLUMNS = ("experiment", "network", "model", "changes", "seed", "dataset", "subset", "epochs", "recipe",
            "train_error", "val_error", "test_error", "params", "macs", "epoch_seconds", "wall_seconds",
@@ -50,18 +50,16 @@ def report(experiment, rows, settings, command, wall_seconds=None):
              + (f" (a fixed class-balanced subset of {settings['subset']} training images)"
                 if settings["subset"] else "")
              + f", {settings['epochs']} epochs, recipe `{settings['recipe']}`, batch {settings['batch_size']}, "
-               f"seeds {settings['seeds']} ({len(seeds_done)} finished: {len(rows)} of "
+               f"{settings['precision']}, seeds {settings['seeds']} ({len(seeds_done)} finished: {len(rows)} of "
                f"{len(settings['seeds']) * len(experiment.networks)} runs).",
-             f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or platform.platform()}"
+             f"Machine: {describe_machine()}"
              + (f"; wall time of the runs {wall_seconds / 60:.0f} min." if wall_seconds else "."), "",
              "## Verdicts", "", f"Rule: {RULE}", "",
-             "| claim | metric | measured difference, mean [95% CI] (seeds) | verdict | paper |",
-             "|---|---|---|---|---|"]
+             f"| claim | metric | {MEASURED} | verdict | {SEEDS_TO_RESOLVE} | paper |",
+             "|---|---|---|---|---|---|"]
     for claim, est in verdicts(experiment, rows):
-        measured = (f"{est.mean:+.2f} [{est.low:+.2f}, {est.high:+.2f}] ({est.n})" if est
-                    else "pending: fewer than 2 seeds finished")
-        lines.append(f"| {claim.statement} | {METRICS[claim.metric]} | {measured} | "
-                     f"{est.verdict if est else 'none yet'} | {claim.paper} |")
+        lines.append(f"| {claim.statement} | {METRICS[claim.metric]} | {measured(est)} | "
+                     f"{est.verdict if est else 'none yet'} | {power_note(est) if est else '-'} | {claim.paper} |")
     lines += ["", "A positive difference is the paper's direction: the first-weighted network of each claim "
               "is the one the paper finds worse (or slower).", "",
               "## Networks (mean and min-max over seeds)", "",
@@ -76,7 +74,8 @@ def report(experiment, rows, settings, command, wall_seconds=None):
                      f"{_spread(col('test_error'))} | {_spread(col('epoch_seconds'))} |")
     lines += ["", "## What differs from the paper", "",
               experiment.differs.format(epochs=settings["epochs"], subset=settings["subset"] or "all",
-                                        dataset=settings["dataset"], batch_size=settings["batch_size"]), ""]
+                                        dataset=settings["dataset"], batch_size=settings["batch_size"],
+                                        precision=settings["precision"]), ""]
     return "\n".join(lines)
 
 
@@ -96,28 +95,12 @@ def _curves(ax, experiment, rows):
     ax.set(xlabel="epoch", ylabel="error (%)")
 
 
-def _against_depth(ax, experiment, rows):
-    """Test error against depth, a line per parameter budget, bars min-max over seeds."""
-    for i, budget in enumerate(sorted({n.budget for n in experiment.networks})):
-        points = []
-        for net in sorted((n for n in experiment.networks if n.budget == budget), key=lambda n: n.depth):
-            errors = [float(r["test_error"]) for r in rows if r["network"] == net.label]
-            if errors:
-                points.append((net.depth, stats.mean(errors), min(errors), max(errors)))
-        if points:
-            depth, mean, low, high = zip(*points)
-            ax.errorbar(depth, mean, yerr=[[m - lo for m, lo in zip(mean, low)], [hi - m for m, hi in zip(mean, high)]],
-                        marker="o", capsize=4, color=f"C{i}", label=f"{budget:,} parameters")
-    ax.set(xlabel="depth", ylabel="test error (%)")
-
-
 def plot(experiment, rows, path):
-    """The paper's kind of figure as a PNG: error per epoch (`experiment.figure == "curves"`)
-    or test error against depth per budget (`"depth"`)."""
+    """The paper's kind of figure as a PNG: training and held-out error per epoch."""
     seeds = len({r["seed"] for r in rows})
     title = f"{experiment.title} (mean, band/bars min-max over {seeds} seed(s))"
     with figure(path, 1, (8, 5), legend_size=7, title=title) as (ax,):
-        (_curves if experiment.figure == "curves" else _against_depth)(ax, experiment, rows)
+        _curves(ax, experiment, rows)
 
 
 def write_outputs(experiment, rows, settings, output_dir, command):

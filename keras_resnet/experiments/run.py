@@ -9,7 +9,7 @@ import time
 
 import keras
 
-from keras_resnet.checks import positive
+from keras_resnet.checks import one_of, positive
 from keras_resnet.cli.files import read_json, write_json
 from keras_resnet.cli.run_folder import claim, start
 from keras_resnet.complexity import complexity
@@ -17,19 +17,24 @@ from keras_resnet.experiments.statistics import MIN_SEEDS
 from keras_resnet.training import data as data_lib
 from keras_resnet.training import recipes as recipes_lib
 from keras_resnet.training.config import Config
+from keras_resnet.training.distribute import accelerated, fastest_precision
 from keras_resnet.training.train import read_log, train
 
+PRECISIONS = ("auto", "float32", "mixed")
 SETTINGS_FILE = "experiment.json"
 ROW_FILE = "row.json"  # a finished run's row, kept in its folder
 
 
-def settings(experiment, *, dataset="fashion_mnist", seeds=3, epochs=None, subset=None, batch_size=None,
-             recipe=None, data_dir=None):
+def settings(experiment, *, dataset="fashion_mnist", seeds=5, epochs=None, subset=None, batch_size=None,
+             recipe=None, data_dir=None, precision="auto"):
     """The experiment's settings with its defaults filled in, checked before any training (a
-    ValueError for fewer than two seeds, a non-positive count, an unknown dataset or recipe).
+    ValueError for fewer than two seeds, a non-positive count, an unknown dataset, recipe or precision).
 
     `seeds` is a number N (seeds 0 to N - 1) or a list of seeds; `subset=None` takes the
-    experiment's default, `0` every training image.
+    experiment's default, `0` every training image. `precision` is `"float32"`, `"mixed"` (Keras'
+    mixed policy of the device: bfloat16 on a CPU, float16 on a GPU) or `"auto"`: mixed where the
+    machine computes faster so (`keras_resnet.training.distribute.fastest_precision`); the settings
+    hold the resolved policy's name.
     """
     given = seeds
     if isinstance(seeds, int) and not isinstance(seeds, bool):
@@ -48,6 +53,10 @@ def settings(experiment, *, dataset="fashion_mnist", seeds=3, epochs=None, subse
     s["batch_size"] = defaults.get("batch_size", recipe_obj.batch_size) if batch_size is None else batch_size
     for field in ("epochs", "batch_size"):
         positive(field, s[field])
+    one_of("precision", precision, PRECISIONS)
+    mixed = "mixed_float16" if accelerated() else "mixed_bfloat16"
+    s["precision"] = {"float32": "float32", "mixed": mixed}.get(precision) or (
+        "float32" if fastest_precision() == "float32" else mixed)
     if subset:
         positive("subset", subset)
     data_lib.check_dataset(dataset)
@@ -89,7 +98,8 @@ def _train(experiment, network, s, seed, folder, verbose):
     before = len(read_log(folder)) if started else 0
     config = Config.checked(model=network.model, changes=dict(network.changes), dataset=s["dataset"],
                             recipe=s["recipe"], epochs=s["epochs"], batch_size=s["batch_size"], output_dir=folder,
-                            resume=started, seed=seed, data_dir=s["data_dir"], subset=s["subset"], verbose=verbose)
+                            resume=started, seed=seed, data_dir=s["data_dir"], subset=s["subset"], verbose=verbose,
+                            mixed_precision=s["precision"] != "float32")
     begin = time.time()
     evaluation = train(config)
     keras.utils.clear_session(free_memory=True)

@@ -4,6 +4,7 @@ process or several (`initialize_processes`)."""
 
 import dataclasses
 import os
+import platform
 
 import keras
 
@@ -85,6 +86,11 @@ def accelerated():
     import tensorflow as tf
 
     return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
+
+
+def describe_machine():
+    """This machine in a few words, for reports: architecture, CPU count and processor."""
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or platform.platform()}"
 
 
 def fastest_precision(cpuinfo=None):

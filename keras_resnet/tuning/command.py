@@ -11,6 +11,7 @@ It runs alone, as keras-tuner's distributed chief or worker (`distributed_role`)
 
 import argparse
 import dataclasses
+import functools
 import ipaddress
 import os
 import signal
@@ -25,6 +26,7 @@ from keras_resnet.cli.files import read_json
 from keras_resnet.cli.parser import (CommandFailed, bad_options, check_positive, data_options, full_disk_ends,
                                      number_list, output_option, training_options)
 from keras_resnet.cli.run_folder import check_folder, claim, release, start
+from keras_resnet.experiments.statistics import MIN_SEEDS
 from keras_resnet.training import data as data_lib
 from keras_resnet.training import recipes
 from keras_resnet.training.distribute import fastest_precision
@@ -35,8 +37,7 @@ from keras_resnet.tuning.report import write_outputs
 ROLES = ("alone", "chief", "worker")
 LAUNCHER_OPTIONS = ("workers", "oracle_ip", "timeout")  # the launcher's own: its processes do not get them
 STUDY = ("budgets", "depths", "cardinalities", "dropouts", "tolerance", "channel_multiple", "precision", "dataset",
-         "subset", "recipe", "batch_size", "epochs", "steps_per_epoch", "tuner", "max_trials", "executions_per_trial",
-         "seed")
+         "subset", "recipe", "batch_size", "epochs", "steps_per_epoch", "tuner", "max_trials", "seeds", "seed")
 
 
 def distributed_role():
@@ -82,17 +83,18 @@ def open_study(output_dir, study, role="alone"):
                                                   f"first trial")
 
 
-def run_study(data, hypermodel, output_dir, study, *, tuner="grid", epochs=1, max_trials=None,
-              executions_per_trial=1, seed=None, verbose=0, role=None):
-    """Runs (or resumes) a search and writes its outputs.
+def run_study(load, hypermodel, output_dir, study, *, tuner="grid", epochs=1, max_trials=None, seeds=(0, 1),
+              seed=None, verbose=0, role=None):
+    """Runs (or resumes) a search and writes its outputs (alone: also after every trial).
 
     Args:
-        data: what `keras_resnet.training.data.load` returns (`train`, `validation`, `test`).
+        load: `load(seed)` gives the data a seed trains on (what `keras_resnet.training.data.load`
+            returns: `train`, `validation`, `test`).
         hypermodel: a `BudgetHyperModel`.
         output_dir: where the search (`tuner/`), `study.json` and the outputs go.
         study: the study's settings (JSON-serialisable dict, with at least `dataset`, `tuner`,
-            `epochs`, `executions_per_trial`, `tolerance`), as `open_study` claims them.
-        tuner, epochs, max_trials, executions_per_trial, seed: as for `make_tuner`.
+            `epochs`, `seeds`, `tolerance`), as `open_study` claims them.
+        tuner, epochs, max_trials, seeds, seed: as for `make_tuner`.
         role: `"alone"`, `"chief"` or `"worker"`; by default `distributed_role()`.
 
     Returns:
@@ -102,9 +104,10 @@ def run_study(data, hypermodel, output_dir, study, *, tuner="grid", epochs=1, ma
     open_study(output_dir, study, role)
     if role == "chief":
         _warn_insecure(os.environ["KERASTUNER_ORACLE_IP"], os.environ["KERASTUNER_ORACLE_PORT"])
-    t = make_tuner(tuner, hypermodel, output_dir, epochs=epochs, max_trials=max_trials,
-                   executions_per_trial=executions_per_trial, seed=seed)
-    t.search(data.train, validation_data=data.validation, test_data=data.test, epochs=epochs, verbose=verbose)
+    t = make_tuner(tuner, hypermodel, output_dir, epochs=epochs, max_trials=max_trials, seeds=seeds, seed=seed)
+    if role == "alone":  # the outputs as the study goes (a chief runs no trials, a worker leaves them to it)
+        t.after_trial = lambda: write_outputs(collect(t, hypermodel), output_dir, study)
+    t.search(load, epochs=epochs, verbose=verbose)
     if role == "worker":
         return []
     rows = collect(t, hypermodel)
@@ -185,28 +188,32 @@ def _depth(text):
 
 
 def arguments(p):
-    p.add_argument("--budgets", type=number_list(parse_count), default=[600_000, 2_200_000, 8_900_000],
-                   help="parameter budgets, e.g. 0.6M,2.2M,8.9M (the default: WRN-40-1/2/4 of Table 4)")
-    p.add_argument("--depths", type=number_list(_depth), default=[16, 22, 28, 40],
+    p.add_argument("--budgets", type=number_list(parse_count), default=[160_000, 640_000],
+                   help="parameter budgets, e.g. 0.6M,2.2M,8.9M (WRN-40-1/2/4 of Table 4); default 160k,640k, "
+                        "where depths 10, 16 and 40 meet in channels aligned to 8")
+    p.add_argument("--depths", type=number_list(_depth), default=[10, 16, 40],
                    help="depths: 6n+4 for WRN (basic blocks), 9n+2 for pre-activation bottleneck ResNets "
-                        "(the deep-and-thin end, e.g. 164); default 16,22,28,40 (Table 4)")
+                        "(the deep-and-thin end, e.g. 164); default 10,16,40")
     p.add_argument("--cardinalities", type=number_list(int), default=[1],
                    help="ResNeXt cardinalities to try (default 1)")
     p.add_argument("--dropouts", type=number_list(float), default=[0.0], help="dropout rates to try (default 0)")
-    p.add_argument("--tolerance", type=float, default=0.1,
-                   help="largest allowed |params/budget - 1| (default 0.1; widths are whole channels)")
+    p.add_argument("--tolerance", type=float, default=0.15,
+                   help="largest allowed |params/budget - 1| (default 0.15: the report gives every comparison's "
+                        "parameter counts)")
     data_options(p, dataset="digits")
     training_options(p, "wrn", epochs=10, batch_size=128)
     p.add_argument("--steps-per-epoch", type=int, default=None, help="limit each epoch to this many batches")
-    p.add_argument("--channel-multiple", type=int, default=1,
-                   help="solve widths in multiples of this many channels (8: the CPU's fast kernels; default 1)")
+    p.add_argument("--channel-multiple", type=int, default=8,
+                   help="solve widths in multiples of this many channels (default 8: the CPU's fast kernels; "
+                        "1: whole channels)")
     p.add_argument("--precision", choices=("auto", "float32", "mixed_bfloat16", "mixed_float16"), default="auto",
                    help="the layers' dtype policy, the classifier's float32; auto (the default): mixed_float16 on a "
                         "GPU, mixed_bfloat16 on a CPU with bfloat16 instructions, else float32")
     p.add_argument("--tuner", choices=TUNERS, default="grid")
     p.add_argument("--max-trials", type=int, default=None, help="random/Bayesian trials (default: the grid's size)")
-    p.add_argument("--executions-per-trial", type=int, default=1, help="trainings averaged per trial")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1: every network trains with each, and each "
+                   "claim gets a verdict from the 95%% interval over them (at least 2; default 5)")
+    p.add_argument("--seed", type=int, default=None, help="the random, Bayesian or Hyperband oracle's seed")
     output_option(p, "runs/tune", "study")
     p.add_argument("--workers", type=int, default=0,
                    help="start a keras-tuner chief and this many workers on this machine")
@@ -221,8 +228,11 @@ def arguments(p):
 
 def _check(args, role):
     """Every option and the output folder, before anything is loaded, started or written."""
-    check_positive(args, "epochs", "batch_size", "executions_per_trial", "max_trials", "steps_per_epoch", "subset",
+    check_positive(args, "epochs", "batch_size", "seeds", "max_trials", "steps_per_epoch", "subset",
                    "channel_multiple")
+    if args.seeds < MIN_SEEDS:
+        raise ValueError(f"--seeds must be at least {MIN_SEEDS}: one run gives no confidence interval, so no "
+                         f"verdict; received --seeds={args.seeds}")
     recipes.get(args.recipe)
     data_lib.check_dataset(args.dataset)
     seed("--seed", args.seed)
@@ -248,21 +258,27 @@ def _check(args, role):
     check_folder(args.output_dir)  # every process: a worker writes there before its chief claims it
 
 
+def _load(args, recipe, seed):
+    """A seed's data: its shuffling and augmentation, each epoch cut to `--steps-per-epoch`."""
+    data = data_lib.load(args.dataset, args.batch_size, seed=seed, pad_mode=recipe.pad_mode, data_dir=args.data_dir,
+                         subset=args.subset)
+    if args.steps_per_epoch and args.steps_per_epoch < data.steps_per_epoch:
+        data = dataclasses.replace(data, train=data.train.take(args.steps_per_epoch))
+    return data
+
+
 def _search(args):
-    """The study's data (each epoch cut to `--steps-per-epoch`) and its hypermodel."""
+    """`load(seed)`, the study's data, and its hypermodel."""
     recipe = recipes.get(args.recipe).at_batch_size(args.batch_size)  # the linear scaling rule
-    data = data_lib.load(args.dataset, args.batch_size, seed=args.seed, pad_mode=recipe.pad_mode,
-                         data_dir=args.data_dir, subset=args.subset)
-    steps = data.steps_per_epoch
-    if args.steps_per_epoch and args.steps_per_epoch < steps:
-        steps = args.steps_per_epoch
-        data = dataclasses.replace(data, train=data.train.take(steps))
+    load = functools.partial(_load, args, recipe)
+    data = load(0)
+    steps = min(data.steps_per_epoch, args.steps_per_epoch or data.steps_per_epoch)
     hypermodel = BudgetHyperModel(args.budgets, args.depths, args.cardinalities, args.dropouts,
                                   input_shape=data.input_shape, classes=data.num_classes, tolerance=args.tolerance,
                                   recipe=recipe, steps_per_epoch=steps, epochs=args.epochs,
                                   jit_compile={"on": True, "off": False}.get(args.jit_compile, "auto"),
                                   multiple=args.channel_multiple, precision=args.precision)
-    return data, hypermodel
+    return load, hypermodel
 
 
 def run(args):
@@ -274,12 +290,12 @@ def run(args):
     if args.precision == "auto":  # resolved once, so that the study records what it trains with
         args = argparse.Namespace(**{**vars(args), "precision": fastest_precision()})
     with bad_options():
-        data, hypermodel = _search(args)
+        load, hypermodel = _search(args)
     study = {name: getattr(args, name) for name in STUDY}
     with full_disk_ends(args.output_dir, "run the same command again: the finished trials are kept"):
-        rows = run_study(data, hypermodel, args.output_dir, study, tuner=args.tuner, epochs=args.epochs,
-                         max_trials=args.max_trials, executions_per_trial=args.executions_per_trial, seed=args.seed,
+        rows = run_study(load, hypermodel, args.output_dir, study, tuner=args.tuner, epochs=args.epochs,
+                         max_trials=args.max_trials, seeds=tuple(range(args.seeds)), seed=args.seed,
                          verbose=args.verbose, role=role)
     if role != "worker":
-        print(f"{len(rows)} trial(s): {os.path.join(args.output_dir, 'results.csv')}, results.png, report.md")
+        print(f"{len(rows)} run(s): {os.path.join(args.output_dir, 'results.csv')}, results.png, report.md")
     return 0

@@ -1,9 +1,11 @@
 """The keras-tuner side of the study: the hypermodel, the tuners, and the trials as result rows."""
 
 import itertools
+import json
 import math
 import os
 import socket
+import statistics
 import time
 
 import keras
@@ -16,17 +18,18 @@ from keras_resnet.training import recipes
 from keras_resnet.tuning.budget import plan_all
 
 
-class _EpochTimer(keras.callbacks.Callback):
-    """Wall-clock seconds of every training epoch."""
+class EpochLog(keras.callbacks.Callback):
+    """Every training epoch's wall-clock seconds and validation accuracy."""
 
     def on_train_begin(self, logs=None):
-        self.seconds = []
+        self.seconds, self.val_accuracy = [], []
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._start)
+        self.val_accuracy.append(float((logs or {}).get("val_accuracy", "nan")))
 
 
 class BudgetHyperModel(keras_tuner.HyperModel):
@@ -40,7 +43,7 @@ class BudgetHyperModel(keras_tuner.HyperModel):
     classifier stays float32). `fit`
     reports keras-tuner's objective `val_accuracy`, `accuracy`, `test_accuracy` (given
     `test_data`) and the trial's `params`, `macs`, `budget_deviation`, `widen` (k), `epochs`,
-    `seconds_per_epoch` and `train_seconds`.
+    `seconds_per_epoch` and `train_seconds`, timed by the `EpochLog` among its callbacks (or its own).
 
     Raises:
         ValueError: before any training, for an empty or repeating list of values, a bad
@@ -81,13 +84,16 @@ class BudgetHyperModel(keras_tuner.HyperModel):
 
     def fit(self, hp, model, *args, test_data=None, epochs=1, callbacks=(), **kwargs):
         p = self.plan(hp)
-        timer = _EpochTimer()
-        history = model.fit(*args, epochs=epochs, callbacks=[*callbacks, timer], **kwargs)
-        seconds = timer.seconds[1:] or timer.seconds  # the first epoch also traces the graph
+        timer = next((c for c in callbacks if isinstance(c, EpochLog)), None)
+        callbacks = list(callbacks) if timer else [*callbacks, timer := EpochLog()]
+        history = model.fit(*args, epochs=epochs, callbacks=callbacks, **kwargs)
+        # The median epoch after the first (which also traces the graph): a busy moment of a shared machine
+        # does not move it.
+        seconds = statistics.median(timer.seconds[1:] or timer.seconds)
         params = sum(math.prod(w.shape) for w in model.trainable_weights)
         metrics = {"val_accuracy": history.history["val_accuracy"][-1], "accuracy": history.history["accuracy"][-1],
                    "params": params, "budget_deviation": params / p.budget - 1, "macs": p.macs, "widen": p.widen,
-                   "seconds_per_epoch": sum(seconds) / len(seconds), "train_seconds": sum(timer.seconds),
+                   "seconds_per_epoch": seconds, "train_seconds": sum(timer.seconds),
                    "epochs": epochs}  # the model's total epochs (Hyperband continues earlier trials)
         if test_data is not None:
             metrics["test_accuracy"] = model.evaluate(test_data, verbose=0, return_dict=True)["accuracy"]
@@ -114,13 +120,38 @@ class _GridOracle(keras_tuner.oracles.GridSearchOracle):
         return {"status": keras_tuner.engine.trial.TrialStatus.STOPPED, "values": None}
 
 
-class _Recording:
-    """Records which tuner (worker) ran each trial, next to keras-tuner's trial.json."""
+class _Seeded:
+    """Trains a trial once per seed of `seeds` (keras-tuner's executions, averaged for the oracle),
+    each on `load(seed)`'s data with `keras.utils.set_random_seed(seed)`, and keeps every seed's
+    result in the trial's folder (`seedK.json`), so that an interrupted trial resumes at its first
+    unfinished seed. Records which tuner (worker) ran the trial (`worker.json`), and calls
+    `after_trial()`, where set, when a trial ends."""
 
-    def run_trial(self, trial, *args, **kwargs):
+    seeds = (0,)
+    after_trial = None
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        if self.after_trial:
+            self.after_trial()
+
+    def run_trial(self, trial, load, **kwargs):
         write_json(os.path.join(self.get_trial_dir(trial.trial_id), "worker.json"),
-                    {"tuner_id": self.tuner_id, "host": socket.gethostname()})
-        return super().run_trial(trial, *args, **kwargs)
+                   {"tuner_id": self.tuner_id, "host": socket.gethostname()})
+        self._seeds_left = iter(self.seeds)  # keras-tuner runs one execution per seed, in order
+        return super().run_trial(trial, load, **kwargs)
+
+    def _build_and_fit_model(self, trial, load, *, callbacks=(), **kwargs):
+        seed = next(self._seeds_left)
+        path = os.path.join(self.get_trial_dir(trial.trial_id), f"seed{seed}.json")
+        if not os.path.exists(path):
+            data, log = load(seed), EpochLog()
+            keras.utils.set_random_seed(seed)
+            metrics = super()._build_and_fit_model(trial, data.train, validation_data=data.validation,
+                                                   test_data=data.test, callbacks=[*callbacks, log], **kwargs)
+            write_json(path, {"seed": seed, "metrics": metrics, "epoch_seconds": log.seconds,
+                              "val_accuracy": log.val_accuracy})
+        return read_json(path, f"delete {path} to train seed {seed} of this trial again")["metrics"]
 
     def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
         # keras-tuner imports tensorboard here even without a TensorBoard callback.
@@ -128,22 +159,23 @@ class _Recording:
             super()._configure_tensorboard_dir(callbacks, trial, execution)
 
 
-def make_tuner(kind, hypermodel, directory, *, epochs=1, max_trials=None, executions_per_trial=1, seed=None):
+def make_tuner(kind, hypermodel, directory, *, epochs=1, max_trials=None, seeds=(0,), seed=None):
     """A keras-tuner tuner over a `BudgetHyperModel`, saved under `directory/tuner` (an existing
-    search there resumes, never overwritten).
+    search there resumes, never overwritten). Its `search(load, epochs=...)` takes `load(seed)`, the
+    data of a seed (what `keras_resnet.training.data.load` returns).
 
     Args:
         kind: `"grid"` (every combination, exactly once), `"random"`, `"bayesian"` or `"hyperband"`.
         epochs: training epochs per trial (Hyperband's `max_epochs`).
         max_trials: trials of the random and Bayesian searches (and a cap on the grid);
             default: the number of grid points.
-        executions_per_trial: trainings averaged per trial.
+        seeds: the seeds every trial trains with, one execution each (averaged for the oracle).
         seed: random seed of the oracle.
     """
     one_of("tuner", kind, TUNERS)
     max_trials = max_trials or len(hypermodel.plans)
     common = dict(hypermodel=hypermodel, directory=directory, project_name=PROJECT, overwrite=False,
-                  executions_per_trial=executions_per_trial)
+                  executions_per_trial=len(seeds))
     if kind == "grid":
         base = keras_tuner.Tuner
         common["oracle"] = _GridOracle(objective=OBJECTIVE, max_trials=max_trials, seed=seed)
@@ -153,13 +185,15 @@ def make_tuner(kind, hypermodel, directory, *, epochs=1, max_trials=None, execut
     else:
         base = keras_tuner.RandomSearch if kind == "random" else keras_tuner.BayesianOptimization
         common.update(objective=OBJECTIVE, max_trials=max_trials, seed=seed)
-    return type(f"Budget{base.__name__}", (_Recording, base), {})(**common)
+    return type(f"Budget{base.__name__}", (_Seeded, base), {"seeds": tuple(seeds)})(**common)
 
 
 def collect(tuner, hypermodel):
-    """One row per completed trial (keys `report.COLUMNS`), ordered by budget, depth, trial."""
-    rows = [_row(tuner, hypermodel, trial) for trial in tuner.oracle.trials.values() if trial.status == "COMPLETED"]
-    return sorted(rows, key=lambda r: (r["budget"], r["depth"], r["trial_id"]))
+    """One row per seed of every completed trial (keys `report.COLUMNS`), ordered by budget, depth,
+    trial and seed."""
+    rows = [row for trial in tuner.oracle.trials.values() if trial.status == "COMPLETED"
+            for row in _rows(tuner, hypermodel, trial)]
+    return sorted(rows, key=lambda r: (r["budget"], r["depth"], r["trial_id"], r["seed"]))
 
 
 def _error(accuracy):
@@ -167,21 +201,23 @@ def _error(accuracy):
     return round(100 * (1 - float(accuracy)), 3)
 
 
-def _row(tuner, hypermodel, trial):
+def _rows(tuner, hypermodel, trial):
     hp = trial.hyperparameters
     p = hypermodel.plans[hp["budget"], hp["depth"], hp["cardinality"], hp["dropout"]]
-
-    def metric(name, digits=5):
-        return round(float(trial.metrics.get_last_value(name)), digits)
-
-    worker_file = os.path.join(tuner.get_trial_dir(trial.trial_id), "worker.json")
+    folder = tuner.get_trial_dir(trial.trial_id)
+    worker_file = os.path.join(folder, "worker.json")
     worker = read_json(worker_file).get("tuner_id", "") if os.path.exists(worker_file) else ""
-    return {
-        "trial_id": trial.trial_id, "worker": worker, "budget": p.budget, "block": p.block, "depth": p.depth,
-        "cardinality": p.cardinality, "dropout": p.dropout, "widen": round(p.widen, 4), "channels": p.channels,
-        "params": int(metric("params")), "budget_deviation": metric("budget_deviation"),
-        "macs": int(metric("macs")), "epochs": int(metric("epochs")),
-        "seconds_per_epoch": metric("seconds_per_epoch", 4), "train_seconds": metric("train_seconds", 3),
-        "train_error": _error(metric("accuracy")), "val_error": _error(metric("val_accuracy")),
-        "test_error": _error(metric("test_accuracy")) if trial.metrics.exists("test_accuracy") else "",
-    }
+    for seed in tuner.seeds:
+        record = read_json(os.path.join(folder, f"seed{seed}.json"), f"delete {folder} to run the trial again")
+        m = record["metrics"]
+        yield {
+            "trial_id": trial.trial_id, "worker": worker, "seed": seed, "budget": p.budget, "block": p.block,
+            "depth": p.depth, "cardinality": p.cardinality, "dropout": p.dropout, "widen": round(p.widen, 4),
+            "channels": p.channels, "params": int(m["params"]), "budget_deviation": round(m["budget_deviation"], 5),
+            "macs": int(m["macs"]), "epochs": int(m["epochs"]),
+            "seconds_per_epoch": round(statistics.median(record["epoch_seconds"][1:] or record["epoch_seconds"]), 4),
+            "train_seconds": round(m["train_seconds"], 3), "train_error": _error(m["accuracy"]),
+            "val_error": _error(m["val_accuracy"]), "test_error": _error(m["test_accuracy"]) if "test_accuracy" in m
+            else "", "epoch_seconds": json.dumps([round(t, 3) for t in record["epoch_seconds"]]),
+            "val_curve": json.dumps([_error(a) for a in record["val_accuracy"]]),
+        }

@@ -233,7 +233,7 @@ for argv, shown in [
     (["--dropouts", "1.5"], "1.5"), (["--tolerance", "0"], "0"), (["--tolerance", "nan"], "nan"),
     (["--workers", "-1"], "-1"), (["--timeout", "5"], "5"), (["--workers", "1", "--timeout", "-5"], "-5"),
     (["--oracle-ip", "localhost:1"], "'localhost:1'"), (["--seed", "-1"], "-1"), (["--max-trials", "0"], "0"),
-    (["--executions-per-trial", "0"], "0"), (["--subset", "0"], "0"), (["--steps-per-epoch", "0"], "0"),
+    (["--seeds", "0"], "0"), (["--seeds", "1"], "--seeds=1"), (["--subset", "0"], "0"), (["--steps-per-epoch", "0"], "0"),
     (["--tuner", "x"], "'x'"), (["--recipe", "x"], "'x'"), (["--output-dir", "{file}"], "{file}"),
     (["--output-dir", "/proc/study"], "/proc/study"),
 ]:

@@ -13,6 +13,7 @@ from keras_resnet.cli import main as cli
 from keras_resnet.cli.parser import ArgumentParser
 from keras_resnet.experiments import command, definitions, report, statistics
 from keras_resnet.experiments import run as run_lib
+from keras_resnet.training.distribute import fastest_precision
 
 # --- the statistics ------------------------------------------------------------
 
@@ -40,6 +41,20 @@ def test_one_seed_gives_no_verdict():
         statistics.estimate([3.0])
 
 
+@pytest.mark.parametrize("effect, seeds", [(0.2, 199), (0.5, 34), (0.8, 15), (1.0, 10), (3.0, 4)])
+def test_seeds_to_resolve_is_the_paired_t_tests_power_calculation(effect, seeds):
+    """Cohen's tables (G*Power, matched pairs, two-sided 5%, 80% power): effect size 0.5 needs 34 pairs."""
+    est = statistics.Estimate(mean=-effect, low=-1.0, high=1.0, n=3, sd=1.0)
+    assert statistics.seeds_to_resolve(est) == seeds
+    assert statistics.power_note(est) == f"{seeds} (80% power)"
+
+
+def test_power_notes_for_nil_and_resolved_effects():
+    assert statistics.power_note(statistics.estimate([0.5, -0.5, 0.0])) == "none: the measured difference is 0"
+    assert statistics.power_note(statistics.estimate([0.01, -0.5, 0.5])) == "over 1,000: as good as nil at this spread"
+    assert statistics.power_note(statistics.estimate([2.0, 2.5, 1.5])) == "-"  # echoed: nothing to resolve
+
+
 def test_contrast_pairs_by_seed():
     values = {"deep": {0: 10.0, 1: 12.0, 2: 9.0}, "shallow": {0: 8.0, 1: 11.0}}
     assert statistics.contrast(values, {"deep": 1, "shallow": -1}) == [2.0, 1.0]  # seed 2 has no pair
@@ -64,12 +79,18 @@ def test_the_networks_are_the_papers():
     units = [n.spec.unit for n in definitions.get("unit_orders").networks]
     assert units == list("abcde")
     assert definitions.get("shortcut_scale").network("ResNet-56 x0.5").spec.shortcut_scale == 0.5
-    # The width solver's networks meet their budgets (within the tuner's 10%).
-    from keras_resnet import complexity
+    # Width against depth is the tuner's study, not a second implementation.
+    assert sorted(definitions.EXPERIMENTS) == ["degradation", "shortcut_scale", "unit_orders"]
 
-    for n in definitions.get("width_depth").networks:
-        counts = complexity(n.spec, input_shape=(32, 32, 1), classes=10)
-        assert abs(counts.trainable_params / n.budget - 1) <= 0.1 and 6 * n.spec.blocks[0] + 4 == n.depth  # WRN-d
+
+def test_the_regime_defaults_to_every_image_at_batch_128_in_the_fastest_precision(monkeypatch):
+    s = run_lib.settings(definitions.get("degradation"))
+    assert (s["subset"], s["batch_size"], s["epochs"], s["seeds"]) == (None, 128, 8, [0, 1, 2, 3, 4])
+    assert s["precision"] == ("float32" if fastest_precision() == "float32" else "mixed_bfloat16")
+    assert run_lib.settings(definitions.get("degradation"), precision="float32")["precision"] == "float32"
+    assert run_lib.settings(definitions.get("degradation"), precision="mixed")["precision"] == "mixed_bfloat16"
+    monkeypatch.setattr(run_lib, "fastest_precision", lambda: "float32")  # a CPU without bfloat16 instructions
+    assert run_lib.settings(definitions.get("degradation"))["precision"] == "float32"
 
 
 # --- bad input, before any training ----------------------------------------------
@@ -82,6 +103,7 @@ def test_the_networks_are_the_papers():
     (["degradation", "--epochs", "0"], "received epochs=0"),
     (["degradation", "--subset", "-3"], "received subset=-3"),
     (["degradation", "--dataset", "fashion-mnist"], "Did you mean 'fashion_mnist'?"),
+    (["width_depth"], "Unknown experiment 'width_depth'."),
     (["degradation", "--output-dir", "{file}/out"], "received --output-dir='{file}/out', but '{file}' is a file"),
 ])
 def test_bad_input_is_one_line_before_any_training(argv, message, tmp_path, capsys):
@@ -96,11 +118,12 @@ def test_bad_input_is_one_line_before_any_training(argv, message, tmp_path, caps
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # nothing written
 
 
-def test_an_impossible_budget_is_refused_before_training():
-    from keras_resnet.tuning.budget import BudgetError
-
-    with pytest.raises(BudgetError, match="10"):
-        definitions._width_depth(budgets=(10,))
+def test_an_unknown_precision_is_refused(tmp_path, capsys, exit_status):
+    assert exit_status(cli.main, ["experiment", "degradation", "--precision", "half",
+                                  "--output-dir", str(tmp_path / "out")]) == 2
+    assert "argument --precision: invalid choice: 'half' (choose from 'auto', 'float32', 'mixed')" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 # --- end to end, at smoke scale --------------------------------------------------
@@ -115,7 +138,7 @@ def _smoke(name, tmp_path, extra=()):
 
 @pytest.mark.slow
 # degradation and unit_orders run end to end as tutorials 03 and 04 (tests/test_tutorials.py).
-@pytest.mark.parametrize("name", ["shortcut_scale", "width_depth"])
+@pytest.mark.parametrize("name", ["shortcut_scale"])
 def test_each_experiment_writes_all_its_outputs(name, tmp_path, capsys):
     out, argv = _smoke(name, tmp_path)
     assert cli.main(argv) == 0
@@ -128,11 +151,13 @@ def test_each_experiment_writes_all_its_outputs(name, tmp_path, capsys):
         assert 0 <= float(r["test_error"]) <= 100 and int(r["params"]) > 0 and len(json.loads(r["train_curve"])) == 1
     text = (out / "report.md").read_text()
     assert (f"Command: `keras-resnet experiment {name} --dataset digits --seeds 2 --epochs 1 --subset 200 "
-            f"--batch-size 50 --output-dir {out}`") in text
+            f"--batch-size 50 --precision {'float32' if fastest_precision() == 'float32' else 'mixed'} "
+            f"--output-dir {out}`") in text
     printed = capsys.readouterr().out
     for claim, est in report.verdicts(e, rows):  # every claim has two seeds, so a verdict
         assert est.verdict in ("echoed", "contradicted", "not resolved")
         assert f"| {claim.statement} | {report.METRICS[claim.metric]} | {est.mean:+.2f} " in text
+        assert f" | {statistics.power_note(est)} | {claim.paper} |" in text
         assert f"{est.verdict:>13}: {claim.statement} ({est.mean:+.2f} [" in printed
     assert (out / f"{name}.png").stat().st_size > 10_000
 
@@ -173,4 +198,4 @@ def test_tutorials_take_the_commands_options(monkeypatch):
     assert options("degradation") == options() - {"experiment"} | {"smoke"}
     monkeypatch.setattr(sys, "argv", ["03_degradation.py"])
     args = command.tutorial_arguments("degradation")
-    assert (args.dataset, args.seeds, args.epochs, args.subset) == ("fashion_mnist", 3, None, None)
+    assert (args.dataset, args.seeds, args.epochs, args.subset) == ("fashion_mnist", 5, None, None)

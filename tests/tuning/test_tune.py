@@ -1,8 +1,10 @@
 """The width-against-depth study (keras_resnet.tuning, `keras-resnet tune`): solver,
 hypermodel, report, search, outputs, distributed run and resume. Runs use budgets of
-20k-40k parameters, one epoch of two batches of the offline digits, and no XLA compilation."""
+20k-40k parameters in whole channels, one epoch of two batches of the offline digits, two
+seeds, and no XLA compilation."""
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -22,9 +24,10 @@ from keras_resnet.tuning import command, hypermodel, report
 from keras_resnet.tuning.budget import family, parse_count, plan, plan_all
 
 TOLERANCE = 0.15
-# The grid: 2 budgets x 2 depths = 4 trials.
+# The grid: 2 budgets x 2 depths = 4 trials, each with seeds 0 and 1.
 TINY = ["--budgets", "20k,40k", "--depths", "10,16", "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "32",
-        "--tolerance", str(TOLERANCE), "--jit-compile", "off", "--verbose", "0"]
+        "--tolerance", str(TOLERANCE), "--channel-multiple", "1", "--seeds", "2", "--jit-compile", "off",
+        "--verbose", "0"]
 GRID = [(20000, 10), (20000, 16), (40000, 10), (40000, 16)]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 ADDRESS = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "8000"}  # a distributed tuner's oracle
@@ -38,8 +41,9 @@ def _rows(output_dir):
 
 
 def _assert_complete(rows, grid):
-    """Every (budget, depth) of the grid exactly once, every network within tolerance."""
-    assert sorted((int(r["budget"]), int(r["depth"])) for r in rows) == grid
+    """Every (budget, depth) of the grid exactly once with each seed, every network within tolerance."""
+    assert sorted((int(r["budget"]), int(r["depth"]), int(r["seed"])) for r in rows) == [
+        (b, d, seed) for b, d in grid for seed in (0, 1)]
     for r in rows:
         p = plan(int(r["budget"]), int(r["depth"]), input_shape=(32, 32, 1), classes=10, tolerance=TOLERANCE)
         assert int(r["params"]) == p.params  # the built model has the analytic count
@@ -206,53 +210,102 @@ def test_make_tuner_rejects_an_unknown_kind():
 # The report's logic on known numbers --------------------------------------------------
 
 
-def _row(budget, depth, error, sec, train_error, k=1.0, test=True):
-    return {"budget": budget, "depth": depth, "widen": k, "test_error": error if test else "", "val_error": error,
-            "seconds_per_epoch": sec, "train_error": train_error}
+def _row(budget, depth, error, sec, train_error, k=1.0, test=True, seed=0, curve=None):
+    """A result row; `curve` is the validation error after each epoch of `sec` seconds."""
+    curve = curve or [error]
+    return {"budget": budget, "depth": depth, "seed": seed, "widen": k, "params": int(budget),
+            "test_error": error if test else "", "val_error": error, "seconds_per_epoch": sec,
+            "train_error": train_error, "epoch_seconds": json.dumps([sec] * len(curve)), "val_curve": json.dumps(curve)}
 
 
 def _orderings(rows):
-    return {c.claim.split()[0]: c for c in report.conclusions(rows)}
+    """The conclusions by short name, in the report's order."""
+    return dict(zip(("widening", "accuracy", "speed", "sooner", "gap"), report.conclusions(rows)))
 
 
 def test_conclusions_keep_the_papers_ordering_on_a_wrn_like_result():
     rows = [_row(1e6, 16, 5.0, 1.0, 1.0, 2), _row(1e6, 40, 6.0, 2.5, 1.0, 1),
             _row(4e6, 16, 4.0, 3.0, 0.0, 4), _row(4e6, 40, 4.5, 7.0, 0.0, 2)]
     found = _orderings(rows)
-    assert {name: c.ordering for name, c in found.items()} == {"Widening": "all", "At": "all", "Wide,": "all",
-                                                               "Very": "all"}
-    assert "1M: depth 16 (k=2) 5.00% vs depth 40 (k=1) 6.00%" in found["At"].notes
-    assert "(2.50x)" in found["Wide,"].notes[0]
-    assert found["Widening"].notes == ["depth 16: k=2 5.00% -> k=4 4.00%", "depth 40: k=1 6.00% -> k=2 4.50%"]
+    assert {name: c.ordering for name, c in found.items()} == {"widening": "all", "accuracy": "all", "speed": "all",
+                                                               "sooner": "all", "gap": "all"}
+    assert ("1M: depth 16 (k=2, 1,000,000 params) vs depth 40 (k=1, 1,000,000 params): 5.00% vs 6.00%"
+            in found["accuracy"].notes)
+    assert found["widening"].notes == ["depth 16: k=2 5.00% -> k=4 4.00%", "depth 40: k=1 6.00% -> k=2 4.50%"]
     rows[0]["test_error"] = 10.0  # the shallow network loses at 1M
     found = _orderings(rows)
-    assert (found["At"].ordering, found["Widening"].ordering) == ("1 of 2", "all")
-    assert [c.difference for c in found["At"].comparisons] == [-4.0, 0.5]  # positive: the paper's ordering
+    assert (found["accuracy"].ordering, found["widening"].ordering) == ("1 of 2", "all")
+    assert [c.difference for c in found["accuracy"].comparisons] == [-4.0, 0.5]  # positive: the paper's ordering
     rows[2]["test_error"] = rows[3]["test_error"] = 11.0  # wider no longer helps at either depth
-    assert _orderings(rows)["Widening"].ordering == "none"
+    assert _orderings(rows)["widening"].ordering == "none"
 
 
 def test_conclusions_need_two_networks_to_compare():
     one = _orderings([_row(1e6, 16, 5.0, 1.0, 1.0)])
     assert {c.ordering for c in one.values()} == {"not testable"}
-    assert one["Widening"].notes == ["needs a depth at two or more budgets"]
+    assert one["widening"].notes == ["needs a depth at two or more budgets"]
+    assert one["sooner"].notes == ["needs two or more depths at one budget, with validation curves"]
 
 
-def test_the_report_speaks_of_error_and_orderings():
-    rows = [_row(1e6, 16, 5.0, 1.0, 1.0, 2, test=False), _row(1e6, 40, 6.0, 2.5, 1.0, 1, test=False)]
+def _seeds(deep_minus_shallow, *, seconds=(1.0, 2.0)):
+    """WRN-16 and WRN-40 at 1M over seeds 0..n-1: the deep network's error exceeds the shallow one's
+    by the given differences, and it takes `seconds[1]` per epoch against `seconds[0]`."""
+    rows = []
+    for seed, difference in enumerate(deep_minus_shallow):
+        shallow = 5.0 + 0.3 * seed
+        rows += [_row(1e6, 16, shallow, seconds[0], 1.0, 2, seed=seed, curve=[20.0, 8.0, shallow]),
+                 _row(1e6, 40, shallow + difference, seconds[1], 1.0, 1, seed=seed,
+                      curve=[30.0, 9.0, shallow + difference])]
+    return rows
+
+
+def test_verdicts_come_from_the_interval_over_seeds():
+    """The same per-seed differences give the experiments' estimate, verdict and power."""
+    from keras_resnet.experiments.statistics import estimate
+
+    found = _orderings(_seeds([1.0, 1.2, 0.8, 1.1, 0.9]))
+    (accuracy,) = found["accuracy"].comparisons
+    assert accuracy.differences == pytest.approx({0: 1.0, 1: 1.2, 2: 0.8, 3: 1.1, 4: 0.9})
+    expected = estimate([1.0, 1.2, 0.8, 1.1, 0.9])
+    assert dataclasses.astuple(accuracy.estimate) == pytest.approx(dataclasses.astuple(expected))
+    assert accuracy.estimate.verdict == "echoed"
+    assert found["speed"].comparisons[0].estimate.verdict == "echoed"  # 2 s against 1 s every seed
+    # Time to the validation error both reach (the deep network's best): the shallow one gets there
+    # after its third epoch (3 s), the deep one after its third (6 s).
+    assert found["sooner"].comparisons[0].differences == {seed: 6.0 - 3.0 for seed in range(5)}
+    assert _orderings(_seeds([2.0, -1.0, 1.5]))["accuracy"].comparisons[0].estimate.verdict == "not resolved"
+    assert _orderings(_seeds([-1.0, -1.2, -0.9]))["accuracy"].comparisons[0].estimate.verdict == "contradicted"
+    assert _orderings(_seeds([1.0]))["accuracy"].comparisons[0].estimate is None  # one seed: no interval
+
+
+def test_reaching_a_set_error_takes_the_error_both_networks_reach():
+    slow = {0: ([1.0, 2.0, 3.0], [30.0, 9.0, 6.0]), 1: ([1.0, 2.0], [30.0, 7.0])}
+    fast = {0: ([1.0, 2.0, 3.0], [20.0, 8.0, 5.0]), 1: ([1.0, 2.0], [6.5, 6.0])}
+    # seed 0: both reach 6.0 (the slow one's best), the fast one after 3 s (5.0), the slow one after 3 s;
+    # seed 1: both reach 7.0, the fast one after 1 s, the slow one after 2 s.
+    assert report.seconds_to_reach(slow, fast) == ({0: 3.0, 1: 2.0}, {0: 3.0, 1: 1.0})
+
+
+def test_the_report_gives_verdicts_power_and_orderings():
+    rows = _seeds([2.0, -1.0, 1.5])
     for r in rows:
-        r.update(trial_id="0", block="basic", params=1_000_000, budget_deviation=0.0, macs=10**8, epochs=1)
-    study = {"dataset": "digits", "epochs": 1, "tuner": "grid", "executions_per_trial": 1, "tolerance": 0.1,
-             "channel_multiple": 8, "batch_size": 128, "precision": "mixed_bfloat16"}
-    text = report.report(rows, study)
-    assert "in multiples of 8 channel(s) (tolerance 10%), trained at batch 128 in mixed_bfloat16;" in text
-    assert "errors are validation errors (%)" in text and "accuracy" not in text
-    assert "| 1M | depth 16 (k=2, 5.00%) < depth 40 (k=1, 6.00%) |" in text
-    assert "| 1M | depth 16 (k=2, 5.00%) = depth 40 (k=1, 5.00%) |" in report.report(
-        [rows[0], {**rows[1], "val_error": 5.0}], study)
-    assert "| same ordering as the paper (single runs) |" in text and "| **all** |" in text
-    for verdict in ("**echoed**", "**contradicted**", "**not resolved**"):  # the experiments' words, named once
-        assert text.count(verdict) <= 1
+        r.update(trial_id="0", block="basic", cardinality=1, dropout=0.0, channels=16, budget_deviation=0.0,
+                 macs=10**8, epochs=3, train_seconds=3.0)
+    study = {"budgets": [1_000_000], "depths": [16, 40], "dataset": "fashion_mnist", "subset": None, "epochs": 3,
+             "recipe": "wrn", "tuner": "grid", "seeds": 3, "tolerance": 0.1, "channel_multiple": 8,
+             "batch_size": 128, "precision": "mixed_bfloat16", "seed": None}
+    text = report.report(rows, study, "runs/study")
+    assert ("Command: `keras-resnet tune --budgets 1000000 --depths 16,40 --dataset fashion_mnist --epochs 3 "
+            "--recipe wrn --tuner grid --seeds 3 --tolerance 0.1 --channel-multiple 8 --batch-size 128 "
+            "--precision mixed_bfloat16 --output-dir runs/study`") in text
+    assert "in multiples of 8 channel(s) (tolerance 10%)" in text and "in mixed_bfloat16, `grid` tuner, seeds [0, 1, 2]" in text
+    assert "errors are test errors (%)" in text and "accuracy" not in text.replace("reach a set accuracy", "")
+    # The 1M comparison: differences +2.0, -1.0, +1.5 over seeds 0-2, sd 1.61, t(0.975, 2) = 4.30.
+    assert "| +0.83 [-3.16, +4.83] (3) | **not resolved** | 32 (80% power) |" in text
+    assert "| 1M | depth 16 (k=2, 5.30%) < depth 40 (k=1, 6.13%) |" in text  # ordering of the means
+    assert "| At an equal parameter count a wider, shallower network is as good as a deeper, thinner one or better. " \
+           "| all |" in text
+    assert "| 1M | basic | 16 | 2 (16) | 1,000,000 (+0.0%) | 100M | 3 | 1.0 (1.0-1.0) |" in text
 
 
 # The command: end to end, errors, distributed, resume ---------------------------------
@@ -276,6 +329,9 @@ def _one_line(capsys):
     (["--recipe", "wnr"], "'wnr'"),
     (["--workers", "2", "--oracle-ip", "localhost"], "--oracle-ip must be an IP address"),
     (["--timeout", "5"], "received --timeout=5.0 without --workers"),
+    (["--seeds", "1"], "--seeds must be at least 2: one run gives no confidence interval, so no verdict; "
+                       "received --seeds=1"),
+    (["--seeds", "0"], "`--seeds` must be a positive integer; received --seeds=0"),
 ])
 def test_command_errors_before_training(tmp_path, capsys, exit_status, args, message):
     out = tmp_path / "study"
@@ -394,15 +450,16 @@ def test_grid_search_end_to_end_resumes_after_a_kill(tmp_path):
     out = str(tmp_path / "study")
     process = _run([*TINY, "--output-dir", out])
     first = os.path.join(out, "tuner", "trial_0", "trial.json")
+    seed0, seed1 = (os.path.join(out, "tuner", "trial_0", f"seed{k}.json") for k in (0, 1))
     try:
         deadline = time.monotonic() + 200
-        while _status(first) != "COMPLETED":
-            assert process.poll() is None and time.monotonic() < deadline, "the first trial did not finish"
-            time.sleep(0.2)
-        time.sleep(1)  # into the second trial's training, past keras-tuner's (non-atomic) bookkeeping writes
+        while not os.path.exists(seed0):
+            assert process.poll() is None and time.monotonic() < deadline, "the first seed did not finish"
+            time.sleep(0.05)
     finally:
-        _stop(process)  # killed without warning, as by a lost machine
-    finished = json.load(open(first))
+        _stop(process)  # killed without warning between seeds, as by a lost machine
+    assert not os.path.exists(seed1) and _status(first) != "COMPLETED"
+    finished = open(seed0).read()
     assert not os.path.exists(os.path.join(out, "results.csv"))
 
     process = _run([*TINY, "--output-dir", out])
@@ -415,18 +472,20 @@ def test_grid_search_end_to_end_resumes_after_a_kill(tmp_path):
     _assert_complete(rows, GRID)
     assert sorted(os.listdir(os.path.join(out, "tuner"))) == [
         "oracle.json", "trial_0", "trial_1", "trial_2", "trial_3", "tuner0.json"]
-    assert json.load(open(first))["metrics"] == finished["metrics"]  # trial 0 was not run again
+    assert open(seed0).read() == finished  # its first seed was not trained again
 
     with open(os.path.join(out, "results.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     report = open(os.path.join(out, "report.md")).read()
-    for text in ("Table 4", "Table 5", "WRN-40-4 8.9M 4.97/22.89", "| budget | this run, lowest error first",
-                 "Widening helps at every depth.", "same ordering as the paper (single runs)"):
+    for text in ("Table 4", "Table 5", "WRN-40-4 8.9M 4.97/22.89", "| budget | this study, lowest mean error first",
+                 "### Widening helps at every depth.", "seeds [0, 1] of 2", "] (2) | **",
+                 "same ordering as the paper (means over seeds)"):
         assert text in report
-    assert f"{float(rows[0]['test_error']):.2f}%" in report
+    first = [float(r["test_error"]) for r in rows if (r["budget"], r["depth"]) == (rows[0]["budget"], rows[0]["depth"])]
+    assert f"{sum(first) / 2:.2f} ({min(first):.2f}-{max(first):.2f})" in report
     # --precision auto (the default) is resolved once and recorded: bfloat16 on a CPU that has it.
     precision = json.load(open(os.path.join(out, "study.json")))["precision"]
-    assert precision == fastest_precision() and f"in {precision};" in report
+    assert precision == fastest_precision() and f"in {precision}, `grid` tuner" in report
 
     # The same study again: nothing to do, nothing lost.
     assert cli.main(["tune", *TINY, "--output-dir", out]) == 0
