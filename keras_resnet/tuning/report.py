@@ -295,7 +295,13 @@ def _networks(rows):
                      f"({r['channels']}) | {int(r['params']):,} ({100 * float(r['budget_deviation']):+.1f}%) | "
                      f"{format_count(int(r['macs']))} | {len(group)} | {_spread(col('seconds_per_epoch'), 1)} | "
                      f"{_spread(col('train_error'))} | {_spread(col('val_error'))} | {test} |")
-    return lines
+    worst = max(rows, key=held_out_error)
+    by_cell = cells(rows)
+    best = {b: min(c.mean("error") for (bb, _), c in by_cell.items() if bb == b) for b in sorted({b for b, _ in by_cell})}
+    return lines + ["", f"Where the networks ended: the worst of the {len(rows)} runs at {held_out_error(worst):.2f}% "
+                    f"{_metric(rows)} error (depth {worst['depth']} at {format_count(worst['budget'])}, seed "
+                    f"{worst['seed']}); the best network's mean at each budget: "
+                    + ", ".join(f"{error:.2f}% at {format_count(b)}" for b, error in best.items()) + ".", ""]
 
 
 def _ranked(items):
