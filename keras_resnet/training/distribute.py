@@ -88,9 +88,23 @@ def accelerated():
     return bool(tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("TPU"))
 
 
+def _cpuinfo():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return f.read()
+    except OSError:
+        return ""
+
+
+def _cpu_field(cpuinfo, name):
+    return next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith(name)), "")
+
+
 def describe_machine():
-    """This machine in a few words, for reports: architecture, CPU count and processor."""
-    return f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or platform.platform()}"
+    """This machine in a few words, for reports: its processor, CPU count and accelerators."""
+    accelerators = [d for d in keras.distribution.list_devices() if not d.lower().startswith("cpu")]
+    processor = _cpu_field(_cpuinfo(), "model name") or platform.processor() or platform.machine()
+    return f"{processor}, {os.cpu_count()} CPUs, " + (", ".join(accelerators) or "no accelerator")
 
 
 def fastest_precision(cpuinfo=None):
@@ -99,13 +113,7 @@ def fastest_precision(cpuinfo=None):
     `float32` (docs/benchmark.md, "The study's networks"). `cpuinfo`: /proc/cpuinfo's text."""
     if accelerated():
         return "mixed_float16"
-    if cpuinfo is None:
-        try:
-            with open("/proc/cpuinfo") as f:
-                cpuinfo = f.read()
-        except OSError:
-            cpuinfo = ""
-    flags = set(next((line.split(":")[1].split() for line in cpuinfo.splitlines() if line.startswith("flags")), []))
+    flags = set(_cpu_field(_cpuinfo() if cpuinfo is None else cpuinfo, "flags").split())
     return "mixed_bfloat16" if flags & {"avx512_bf16", "amx_bf16"} else "float32"
 
 

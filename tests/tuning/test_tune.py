@@ -127,6 +127,14 @@ def test_the_fastest_precision_of_a_cpu(flags, precision):
     assert fastest_precision(f"processor\t: 0\nflags\t\t: {flags}\n") == precision
 
 
+def test_reports_name_the_machine(monkeypatch):
+    from keras_resnet.training import distribute
+
+    monkeypatch.setattr(distribute, "_cpuinfo", lambda: "processor\t: 0\nmodel name\t: Some CPU 9000\nflags\t: fpu\n")
+    monkeypatch.setattr(keras.distribution, "list_devices", lambda: ["gpu:0", "cpu:0"])
+    assert distribute.describe_machine() == f"Some CPU 9000, {os.cpu_count()} CPUs, gpu:0"
+
+
 def test_hypermodel_precision_reaches_every_layer_but_the_classifier():
     hm = hypermodel.BudgetHyperModel([45_000], [16], input_shape=(32, 32, 1), steps_per_epoch=1, epochs=1,
                                      tolerance=0.2, multiple=8, precision="mixed_bfloat16")
