@@ -8,6 +8,7 @@ around it (`cli`, `training`, `tuning`, `experiments`, `tools`) are never import
 from keras_resnet import _startup  # noqa: F401 - first: a quiet TensorFlow start-up for the command line
 from keras_resnet.builder import build
 from keras_resnet.complexity import Complexity, complexity
+from keras_resnet.features import feature_info, pyramid
 from keras_resnet.models import (
     PreActResNet164, PreActResNet1001, ResNet18, ResNet18V2, ResNet20, ResNet32, ResNet34, ResNet34V2, ResNet44,
     ResNet50, ResNet50D, ResNet50V2, ResNet56, ResNet101, ResNet101D, ResNet101V2, ResNet110, ResNet152,

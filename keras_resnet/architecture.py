@@ -34,10 +34,10 @@ def network(ops, x, spec, top):
     """The whole network: stem, stages of blocks, final activation, then `top`."""
     x = _stem(ops, x, spec)
     channels, total = spec.stem_width, sum(spec.blocks)
-    for index, (stage, b, stride) in enumerate(stages(spec), 1):
+    for index, (stage, b, stride, dilations) in enumerate(stages(spec), 1):
         inner, out = spec.widths(stage)
         # Huang 2016: the drop rate grows linearly with depth, to spec.drop_path in the last block.
-        x = block(ops, x, spec, channels=channels, inner=inner, out=out, stride=stride,
+        x = block(ops, x, spec, channels=channels, inner=inner, out=out, stride=stride, dilations=dilations,
                   name=f"conv{stage + 2}_block{b + 1}", drop_path=spec.drop_path * index / total)
         channels = out
     x = activations(ops, x, UNITS[spec.unit][0], "post")
@@ -72,13 +72,22 @@ def _stem(ops, x, spec):
 
 
 def stages(spec):
-    """(stage, block, stride) for every block. Stage i > 0 halves the resolution in its first block, or, in
-    keras.applications' pre-activation (TF-slim) layout, stage i < last halves it in its last block."""
+    """(stage, block, stride, dilations) for every block. Stage i > 0 halves the resolution in its first block, or,
+    in keras.applications' pre-activation (TF-slim) layout, stage i < last halves it in its last block. Once the
+    resolution is reduced `spec.reduction` times, a block that would halve it keeps it and the dilation doubles
+    (torchvision's `_make_layer(dilate=True)`, TF-slim's `stack_blocks_dense(output_stride)`): `dilations` is
+    (that of the block's first 3x3, that of its others and its ResNet-D shortcut), the first still the dilation
+    before the block (torchvision's `previous_dilation`, timm's `first_dilation`)."""
     last_stage = len(spec.blocks) - 1
+    reduction, dilation = spec.stem_stride, 1
     for stage, n in enumerate(spec.blocks):
         for b in range(n):
             halves = (b == n - 1 and stage < last_stage) if spec.slim else (b == 0 and stage > 0)
-            yield stage, b, 2 if halves else 1
+            dilate = halves and reduction == spec.reduction
+            stride = 2 if halves and not dilate else 1
+            reduction *= stride
+            previous, dilation = dilation, dilation * (2 if dilate else 1)
+            yield stage, b, stride, (previous, dilation)
 
 
 def activations(ops, x, names, prefix, last_name=None, zero_gamma=False):
@@ -90,13 +99,15 @@ def activations(ops, x, names, prefix, last_name=None, zero_gamma=False):
     return x
 
 
-def block(ops, x, spec, *, channels, inner, out, stride, name, drop_path=0.0):
+def block(ops, x, spec, *, channels, inner, out, stride, name, dilations=(1, 1), drop_path=0.0):
     """One residual block (He 2015 Fig. 5, ordered as He 2016 Fig. 4 `spec.unit`) from `channels` to `out`
-    channels, `inner` wide inside; `drop_path`: its stochastic-depth rate."""
+    channels, `inner` wide inside; `dilations`: of its first 3x3 conv and of the others (`stages`); `drop_path`:
+    its stochastic-depth rate."""
     pre, end, post = UNITS[spec.unit]
     y = activations(ops, x, pre, f"{name}_preact")
-    residual = shortcut(ops, x, y, spec, channels=channels, out=out, stride=stride, name=name)
+    residual = shortcut(ops, x, y, spec, channels=channels, out=out, stride=stride, name=name, dilation=dilations[1])
     convs = ((1, inner), (3, inner), (1, out)) if spec.block == "bottleneck" else ((3, inner), (3, out))
+    first_3x3 = [kernel for kernel, _ in convs].index(3)
     for i, (kernel, filters) in enumerate(convs):
         last = i == len(convs) - 1
         if last and spec.dropout:
@@ -108,7 +119,7 @@ def block(ops, x, spec, *, channels, inner, out, stride, name, drop_path=0.0):
         # Explicit pads are symmetric, as in torch.
         y = ops.conv(y, f"{name}_{i + 1}", filters, kernel, stride=s, groups=spec.groups if kernel == 3 else 1,
                      bias=spec.conv_bias(normalized=normalized), pad=kernel > 1 and (s > 1 or spec.slim),
-                     zero=zero and not normalized)
+                     zero=zero and not normalized, dilation=dilations[i > first_3x3] if kernel > 1 else 1)
         y = activations(ops, y, acts, f"{name}_{i + 1}", zero_gamma=zero)
     if spec.se_ratio:
         y = squeeze_excite(ops, y, channels=out, hidden=spec.se_width(out), name=f"{name}_se")
@@ -121,24 +132,26 @@ def block(ops, x, spec, *, channels, inner, out, stride, name, drop_path=0.0):
     return activations(ops, y, post, f"{name}_add", last_name=f"{name}_out")
 
 
-def shortcut(ops, x, preactivated, spec, *, channels, out, stride, name):
+def shortcut(ops, x, preactivated, spec, *, channels, out, stride, name, dilation=1):
     """He 2015's shortcut of the block input `x` from `channels` to `out` channels: a 1x1 projection (option B
     where the channels change, C always), the identity subsampled and zero-padded (option A, and B where only the
-    resolution changes), or `None` for a plain network. Pre-activation units project their `preactivated` input."""
+    resolution changes), or `None` for a plain network. Pre-activation units project their `preactivated` input.
+    ResNet-D: a 2x2 average pool subsamples first; in a dilated stage (`dilation` > 1) the projection's pool keeps
+    the resolution (timm's `downsample_avg`)."""
     if spec.shortcut == "none":
         return None
-    pooled = spec.avg_down and stride > 1  # ResNet-D: a 2x2 average pool subsamples first
+    pooled = spec.avg_down and stride > 1
     if spec.shortcut == "C" or (spec.shortcut == "B" and channels != out):
         x = preactivated if spec.preact else x
-        if pooled:
-            x = ops.avgpool(x, f"{name}_0_pool", size=stride)
-        x = ops.conv(x, f"{name}_0", out, 1, stride=1 if pooled else stride,
+        if spec.avg_down and (pooled or dilation > 1):
+            x = ops.avgpool(x, f"{name}_0_pool", size=2, stride=stride)
+        x = ops.conv(x, f"{name}_0", out, 1, stride=1 if spec.avg_down else stride,
                      bias=spec.conv_bias(normalized=not spec.preact))
         return x if spec.preact else ops.bn(x, f"{name}_0_bn")
     if channels > out:
         raise ValueError(f"Shortcut option A cannot reduce channels ({channels} -> {out}) in {name}; use shortcut 'B'.")
     if pooled:
-        x = ops.avgpool(x, f"{name}_0_pool", size=stride)
+        x = ops.avgpool(x, f"{name}_0_pool", size=2, stride=2)
     elif stride > 1:
         x = ops.maxpool(x, f"{name}_0_pool", size=1, stride=stride)
     return ops.pad_channels(x, out - channels, f"{name}_0_pad") if out > channels else x

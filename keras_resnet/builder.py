@@ -53,7 +53,7 @@ def build(model, include_top=True, weights=None, input_tensor=None, input_shape=
         weights = weight_files.imagenet(spec, include_top, top.classes, channels, classifier_activation)
     outputs = network(KerasLayers(spec, policy), inputs, spec, top)
     source = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else inputs
-    with _recursion_limit(1000 + 30 * sum(spec.blocks)):
+    with recursion_limit(1000 + 30 * sum(spec.blocks)):
         result = keras.Model(source, outputs, name=name or (model.lower() if isinstance(model, str) else "resnet"))
     if weights is not None:
         weight_files.load_weights(result, weights)
@@ -102,7 +102,7 @@ def _check_activation(classifier_activation):
 
 
 @contextlib.contextmanager
-def _recursion_limit(limit):
+def recursion_limit(limit):
     """Keras maps a functional graph recursively, one level per layer on the longest
     path: ResNet-1202 (4,212 layers) needs more than Python's default 1,000."""
     old = sys.getrecursionlimit()

@@ -48,13 +48,14 @@ class Counter:
 
     @staticmethod
     def _resize(size, kernel, stride, pad):
-        if pad is None:  # "same"
+        """Output size of a window of `kernel` (its dilated extent) at `stride`, `pad` on each side or "same" (None)."""
+        if pad is None:
             return tuple(None if s is None else -(-s // stride) for s in size)
         return tuple(None if s is None else (s + 2 * pad - kernel) // stride + 1 for s in size)
 
-    def conv(self, x, prefix, filters, kernel, *, stride=1, groups=1, bias, pad=False, zero=False):
+    def conv(self, x, prefix, filters, kernel, *, stride=1, groups=1, bias, pad=False, zero=False, dilation=1):
         *size, c = x
-        size = self._resize(size, kernel, stride, kernel // 2 if pad else None)
+        size = self._resize(size, dilation * (kernel - 1) + 1, stride, dilation * (kernel // 2) if pad else None)
         per_position = kernel * kernel * (c // groups) * filters
         self._weights(per_position + (filters if bias else 0))
         self._macs(size, per_position)
@@ -72,8 +73,8 @@ class Counter:
     def multiply(self, a, b, name):  # an SE gate: element-wise, no multiply-accumulates counted
         return a
 
-    def avgpool(self, x, name, size):
-        return (*self._resize(x[:-1], size, size, None), x[-1])
+    def avgpool(self, x, name, size, stride):
+        return (*self._resize(x[:-1], size, stride, None), x[-1])
 
     def maxpool(self, x, prefix, size, stride, pad=0):
         return (*self._resize(x[:-1], size, stride, pad), x[-1])

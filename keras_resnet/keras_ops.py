@@ -20,14 +20,14 @@ class KerasLayers:
                                      momentum=spec.bn_momentum, dtype=dtype)
         self._layer = lambda cls, *args, **kwargs: cls(*args, **kwargs, dtype=dtype)
 
-    def conv(self, x, prefix, filters, kernel, *, stride=1, groups=1, bias, pad=False, zero=False):
+    def conv(self, x, prefix, filters, kernel, *, stride=1, groups=1, bias, pad=False, zero=False, dilation=1):
         if pad:
-            x = self._layer(keras.layers.ZeroPadding2D, kernel // 2, name=f"{prefix}_pad")(x)
+            x = self._layer(keras.layers.ZeroPadding2D, dilation * (kernel // 2), name=f"{prefix}_pad")(x)
         # keras_resnet's Conv2D runs grouped convs on TensorFlow's native kernel, not XLA.
         return self._layer(Conv2D if groups > 1 else keras.layers.Conv2D,
                            filters, kernel, strides=stride, padding="valid" if pad else "same", groups=groups,
-                           use_bias=bias, kernel_initializer="zeros" if zero else self._initializer(),
-                           name=f"{prefix}_conv")(x)
+                           dilation_rate=dilation, use_bias=bias,
+                           kernel_initializer="zeros" if zero else self._initializer(), name=f"{prefix}_conv")(x)
 
     def _initializer(self):
         """A new initializer for every conv: one unseeded Keras 3 initializer object shared by several layers draws
@@ -53,10 +53,13 @@ class KerasLayers:
     def multiply(self, a, b, name):
         return self._layer(keras.layers.Multiply, name=name)([a, b])
 
-    def avgpool(self, x, name, size):
+    def avgpool(self, x, name, size, stride):
         # "same": an odd size keeps its last row, averaged over what exists, as timm's torch AvgPool2d(ceil_mode=True,
-        # count_include_pad=False).
-        return self._layer(keras.layers.AveragePooling2D, size, strides=size, padding="same", name=name)(x)
+        # count_include_pad=False). At stride 1, timm's AvgPool2dSame: the zero row and column it pads count.
+        if stride == 1:
+            x = self._layer(keras.layers.ZeroPadding2D, ((0, size - 1), (0, size - 1)), name=f"{name}_pad")(x)
+        return self._layer(keras.layers.AveragePooling2D, size, strides=stride,
+                           padding="same" if stride > 1 else "valid", name=name)(x)
 
     def maxpool(self, x, prefix, size, stride, pad=0):
         if pad:

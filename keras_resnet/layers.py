@@ -25,9 +25,9 @@ def _tf_grouped_conv(inputs, kernel, strides, padding, data_format, dilation_rat
 @functools.cache
 def native_grouped_conv(data_format, dtype):
     """Whether TensorFlow runs grouped convolutions of `dtype` natively here (Keras 3 sends them through XLA,
-    whose CPU gradient is far slower). Rather than trusting version numbers, this runs a small grouped convolution
-    and its gradients once on the default device and compares them with the same convolution done group by group;
-    `False` on other backends, or if the op fails or disagrees."""
+    whose CPU gradient is far slower). Rather than trusting version numbers, this runs a small grouped convolution,
+    strided then dilated, and its gradients once on the default device and compares them with the same convolution
+    done group by group; `False` on other backends, or if the op fails or disagrees."""
     return _probe(_probe_grouped_conv, data_format, dtype)
 
 
@@ -74,14 +74,16 @@ def _probe_grouped_conv(data_format, dtype):
     x = tf.random.stateless_normal((1, 5, 5, 4) if channels_last else (1, 4, 5, 5), (1, 2), dtype=dtype)
     kernel = tf.random.stateless_normal((3, 3, 2, 4), (3, 4), dtype=dtype)  # 2 groups
 
-    def native():
-        return [_tf_grouped_conv(x, kernel, 2, "same", data_format, 1)]
+    def native(stride, dilation):
+        return [_tf_grouped_conv(x, kernel, stride, "same", data_format, dilation)]
 
-    def per_group():  # the definition of a grouped convolution
+    def per_group(stride, dilation):  # the definition of a grouped convolution
         parts = zip(tf.split(x, 2, axis), tf.split(kernel, 2, -1))
-        return [tf.concat([_tf_grouped_conv(xi, ki, 2, "same", data_format, 1) for xi, ki in parts], axis)]
+        return [tf.concat([_tf_grouped_conv(xi, ki, stride, "same", data_format, dilation) for xi, ki in parts], axis)]
 
-    return _agrees(native, per_group, [x, kernel], dtype)
+    # Strided, and dilated as in a network of a smaller output stride (`Spec.output_stride`).
+    return all(_agrees(functools.partial(native, *args), functools.partial(per_group, *args), [x, kernel], dtype)
+               for args in ((2, 1), (1, 2)))
 
 
 def _saved_as_keras(cls):

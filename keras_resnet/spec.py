@@ -14,8 +14,13 @@ Refinements (the `deep_stem` ... `zero_init_last` fields; timm's models are the 
 - Huang, Sun, Liu, Sedra, Weinberger 2016, Deep Networks with Stochastic Depth, arXiv:1603.09382.
 - Goyal et al. 2017, Accurate, Large Minibatch SGD, arXiv:1706.02677 (zero-initialised last BN gamma).
 - Bello et al. 2021, Revisiting ResNets (ResNet-RS), arXiv:2103.07579.
+
+Output stride (dilated convolutions in place of the last strides): Chen, Papandreou, Schroff, Adam 2017, Rethinking
+Atrous Convolution for Semantic Image Segmentation (DeepLabv3), arXiv:1706.05587; torchvision's
+`resnet50(replace_stride_with_dilation=...)` and timm's `output_stride` are the reference.
 """
 
+import collections
 import dataclasses
 
 from keras_resnet.checks import between, is_number, one_of, positive
@@ -27,6 +32,9 @@ LAYOUTS = ("keras", "torchvision")
 STEM_POOLS = ("max", "conv")
 # Residual blocks in all, at most: ResNet-1202 has 600; a million would take hours to build and never fit in memory.
 MAX_BLOCKS = 2000
+# A level of the feature pyramid (`Spec.features`): timm's `feature_info` (num_chs, reduction, module) with KerasHub's
+# level names.
+Feature = collections.namedtuple("Feature", "level channels stride layer")
 
 # He 2016 Fig. 4. A residual branch is `pre conv (bn relu conv)* end`, then the
 # shortcut is added and `post` follows the addition. Each entry: (pre, end, post).
@@ -79,6 +87,13 @@ class Spec:
         zero_init_last: Goyal 2017: the residual branch starts as zero: the gamma of the BN after its last conv is
             initialised to 0 (units a, c, d), or, where the branch ends in the conv (units b, e), that conv's kernel,
             as timm's pre-activation ResNets do.
+        output_stride: the resolution's total reduction, input size / final feature size; `None`: the network's own
+            (`reduction`: 32 for four stages on the ImageNet stem, 4 for three on the CIFAR stem). Half or a quarter
+            of it keeps the last one or two halvings' resolution and dilates the 3x3 convs from there on (DeepLabv3;
+            torchvision's `replace_stride_with_dilation`, timm's `output_stride` in (8, 16, 32)): the block that would
+            have halved gets stride 1, its first 3x3 keeps the dilation before it, and every later 3x3 has twice
+            that (torchvision's `previous_dilation`); a ResNet-D projection after that point is preceded by timm's
+            2x2 average pool at stride 1 (`AvgPool2dSame`). Same weights; larger feature maps, more MACs.
     """
 
     blocks: tuple
@@ -100,6 +115,7 @@ class Spec:
     se_ratio: float | None = None
     drop_path: float = 0.0
     zero_init_last: bool = False
+    output_stride: int | None = None
 
     def __post_init__(self):
         blocks = self.blocks
@@ -147,6 +163,10 @@ class Spec:
         if self.se_ratio is not None:
             positive("se_ratio", self.se_ratio, (int, float))
         between("drop_path", self.drop_path, 0, 1)
+        allowed = self.output_strides
+        if self.output_stride is not None and not (is_number(self.output_stride) and self.output_stride in allowed):
+            raise ValueError(f"`output_stride` must be None or one of {list(allowed)} for this stem and "
+                             f"{len(self.blocks)} stages; received output_stride={self.output_stride!r}")
         if self.deep_stem and self.stem_width % 2:
             raise ValueError(f"The deep stem's first convs have half the stem width, so stem_width must be even; "
                              f"received stem_width={self.stem_width}")
@@ -236,18 +256,54 @@ class Spec:
         return 1000 if self.stem == "imagenet" else 10
 
     @property
+    def stem_stride(self):
+        return 4 if self.stem == "imagenet" else 1
+
+    @property
+    def output_strides(self):
+        """The allowed `output_stride`s: the network's own, half and a quarter of it, as far as its stages halve."""
+        own = self.stem_stride * 2 ** (len(self.blocks) - 1)
+        return tuple(own // 2**k for k in range(min(2, len(self.blocks) - 1) + 1))
+
+    @property
+    def reduction(self):
+        """The total downsampling factor, input size / final feature size: `output_stride` or the network's own."""
+        return self.output_stride or self.output_strides[0]
+
+    @property
     def min_size(self):
-        """The total downsampling factor: smaller inputs would vanish."""
-        return (4 if self.stem == "imagenet" else 1) * 2 ** (len(self.blocks) - 1)
+        """Smaller inputs would vanish."""
+        return self.reduction
 
     @property
     def stage_outputs(self):
-        """Names of the layers that end each stage, e.g. for a feature pyramid:
-        `keras.Model(m.input, [m.get_layer(n).output for n in spec.stage_outputs])`."""
+        """Names of the layers that end each stage: `keras.Model(m.input, [m.get_layer(n).output for n in
+        spec.stage_outputs])`. A feature pyramid's levels are `features` (`keras_resnet.pyramid`)."""
         names = [f"conv{s + 2}_block{n}_out" for s, n in enumerate(self.blocks)]
         if self.preact:  # the last stage is only normalised by the final activation
             names[-1] = "post_relu"
         return tuple(names)
+
+    @property
+    def features(self):
+        """The feature pyramid, `{level: Feature(level, channels, stride, layer)}`, one level per stage: the last
+        feature map at the stage's resolution, named `P{log2(stride)}` after the stride it has at the network's own
+        output stride (KerasHub's `pyramid_outputs` keys: P2 ... P5 on the ImageNet stem, P0 ... P2 on the CIFAR
+        stem), whatever `output_stride` makes of the actual `stride` (timm's `reduction`). The layer is the stage's
+        output (`stage_outputs`), except where TF-slim's layout halves in a stage's last block: there it is that
+        block's input."""
+        levels, ends, last = {}, self.stage_outputs, len(self.blocks) - 1
+        for stage, n in enumerate(self.blocks):
+            layer, channels = ends[stage], self.widths(stage)[1]
+            if self.slim and stage < last and n > 1:
+                layer = f"conv{stage + 2}_block{n - 1}_out"
+            elif self.slim and stage < last:  # its only block halves: the stem's or the previous stage's output
+                stem = "pool1_pool" if self.stem == "imagenet" else ("conv1_3_conv" if self.deep_stem else "conv1_conv")
+                layer, channels = (ends[stage - 1], self.widths(stage - 1)[1]) if stage else (stem, self.stem_width)
+            stride = self.stem_stride * 2**stage
+            level = f"P{stride.bit_length() - 1}"
+            levels[level] = Feature(level, channels, min(stride, self.reduction), layer)
+        return levels
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

@@ -41,12 +41,12 @@ def keras_weights_file(model, include_top=True):
 
 
 def imagenet(spec, include_top=True, classes=1000, channels=3, classifier_activation="softmax"):
-    """Checks that `weights="imagenet"` applies to `spec` (one of `KERAS_WEIGHTS`' rows unchanged) and the
-    builder's other arguments (`channels`: input channels), and returns the path of the file in the Keras cache,
-    downloaded on first use as keras.applications does it and checked against its md5 hash; ValueError if the
-    weights do not fit the request or the download is corrupt."""
+    """Checks that `weights="imagenet"` applies to `spec` (one of `KERAS_WEIGHTS`' rows unchanged but for its
+    `output_stride`, which changes no weight) and the builder's other arguments (`channels`: input channels), and
+    returns the path of the file in the Keras cache, downloaded on first use as keras.applications does it and
+    checked against its md5 hash; ValueError if the weights do not fit the request or the download is corrupt."""
     spec = get_spec(spec)
-    name = {SPECS[name]: name for name in KERAS_WEIGHTS}.get(spec)
+    name = {SPECS[name]: name for name in KERAS_WEIGHTS}.get(spec.replace(output_stride=None))
     if name is None:
         rows = {v: k for k, v in SPECS.items()}
         raise ValueError(f"weights='imagenet' exists only for the keras.applications networks "

@@ -207,6 +207,58 @@ def test_converted_logits_match_timm(timm, arch, tmp_path):
     np.testing.assert_allclose(keras_logits(model, x), expected, rtol=0, atol=1e-4)
 
 
+
+# Dilated networks (Spec.output_stride) -----------------------------------------
+
+
+def torch_levels(net, x):
+    """The outputs of `net`'s layer1 ... layer4 (torchvision's and timm's stages) on `x` (NHWC), as P2 ... P5 (NHWC)."""
+    import torch
+
+    levels = {}
+    hooks = [getattr(net, f"layer{i}").register_forward_hook(
+        lambda module, args, out, level=f"P{i + 1}": levels.__setitem__(level, out.permute(0, 2, 3, 1).numpy()))
+        for i in range(1, 5)]
+    with torch.no_grad():
+        net(torch.from_numpy(x).permute(0, 3, 1, 2))
+    for hook in hooks:
+        hook.remove()
+    return levels
+
+
+def assert_levels_match(model, expected, x, output_stride):
+    ours = {k: keras.ops.convert_to_numpy(v) for k, v in model(x, training=False).items()}
+    assert list(ours) == list(expected) == ["P2", "P3", "P4", "P5"]
+    assert ours["P5"].shape[1] == -(-x.shape[1] // output_stride)
+    for level, value in expected.items():
+        np.testing.assert_allclose(ours[level], value, rtol=0, atol=1e-4, err_msg=level)
+
+
+@pytest.mark.parametrize("arch,dilate", [("resnet50", [False, True, True]),
+                                         pytest.param("resnet50", [False, False, True], marks=pytest.mark.slow),
+                                         ("resnext50_32x4d", [False, True, True])])
+def test_dilated_torchvision_features_match(tvm, arch, dilate):
+    """torchvision's `replace_stride_with_dilation` (its Bottleneck's grouped 3x3 included) is `output_stride`:
+    every level within 1e-4 of torchvision's, from the same converted weights."""
+    net, x, _ = randomised(getattr(tvm, arch)(num_classes=7, replace_stride_with_dilation=dilate))
+    output_stride = 32 // 2 ** sum(dilate)
+    model = keras_resnet.pyramid(torch_checkpoints.TORCHVISION[arch], layout="torchvision",
+                                 output_stride=output_stride, input_shape=(SIZE, SIZE, 3))
+    torch_checkpoints.load_torchvision(model, net.state_dict())
+    assert_levels_match(model, torch_levels(net, x), x, output_stride)
+
+
+@pytest.mark.parametrize("arch,output_stride", [("resnet18", 8), ("resnet50d", 16)])
+def test_dilated_timm_features_match(timm, arch, output_stride):
+    """timm's `output_stride`: its BasicBlock's two dilations, ResNet-D's stride-1 average pool (40x40: odd
+    sizes, where its zero padding counts)."""
+    net, x, _ = randomised(timm.create_model(arch, pretrained=False, num_classes=7, output_stride=output_stride),
+                           size=40)
+    model = keras_resnet.pyramid(torch_checkpoints.TIMM[arch], layout="torchvision", output_stride=output_stride,
+                                 input_shape=(40, 40, 3))
+    torch_checkpoints.load_torchvision(model, net.state_dict())
+    assert_levels_match(model, torch_levels(net, x), x, output_stride)
+
 def test_preprocessing_is_torch_mode_for_every_timm_model(timm):
     """timm's recorded mean and std are the ImageNet ones that preprocess_input's "torch" mode uses."""
     for arch, row in torch_checkpoints.TIMM.items():
