@@ -189,9 +189,9 @@ def make_tuner(kind, hypermodel, directory, *, epochs=1, max_trials=None, seeds=
 
 
 def collect(tuner, hypermodel):
-    """One row per seed of every completed trial (keys `report.COLUMNS`), ordered by budget, depth,
-    trial and seed."""
-    rows = [row for trial in tuner.oracle.trials.values() if trial.status == "COMPLETED"
+    """One row per finished seed of every completed or running (or interrupted) trial (keys
+    `report.COLUMNS`), ordered by budget, depth, trial and seed."""
+    rows = [row for trial in tuner.oracle.trials.values() if trial.status in ("COMPLETED", "RUNNING")
             for row in _rows(tuner, hypermodel, trial)]
     return sorted(rows, key=lambda r: (r["budget"], r["depth"], r["trial_id"], r["seed"]))
 
@@ -208,7 +208,10 @@ def _rows(tuner, hypermodel, trial):
     worker_file = os.path.join(folder, "worker.json")
     worker = read_json(worker_file).get("tuner_id", "") if os.path.exists(worker_file) else ""
     for seed in tuner.seeds:
-        record = read_json(os.path.join(folder, f"seed{seed}.json"), f"delete {folder} to run the trial again")
+        path = os.path.join(folder, f"seed{seed}.json")
+        if not os.path.exists(path):
+            continue
+        record = read_json(path, f"delete {path} to train seed {seed} of this trial again")
         m = record["metrics"]
         yield {
             "trial_id": trial.trial_id, "worker": worker, "seed": seed, "budget": p.budget, "block": p.block,

@@ -471,6 +471,12 @@ def test_grid_search_end_to_end_resumes_after_a_kill(tmp_path):
     assert not os.path.exists(seed1) and _status(first) != "COMPLETED"
     finished = open(seed0).read()
     assert not os.path.exists(os.path.join(out, "results.csv"))
+    # The interrupted trial's finished seed is a result already.
+    args = cli.parser("tune")[0].parse_args([*TINY, "--output-dir", out, "--precision", "float32"])
+    _, hm = command._search(args)
+    tuner = hypermodel.make_tuner("grid", hm, out, seeds=(0, 1))
+    tuner.oracle.reload()  # keras-tuner reloads a search whose first trial has ended; this one has not
+    assert [(r["trial_id"], r["seed"]) for r in hypermodel.collect(tuner, hm)] == [("0", 0)]
 
     process = _run([*TINY, "--output-dir", out])
     try:
