@@ -5,7 +5,7 @@ import sys
 
 import keras
 
-from keras_resnet import weight_files
+from keras_resnet import preprocessing, weight_files
 from keras_resnet.architecture import Top, input_shape_of, network
 from keras_resnet.checks import text
 from keras_resnet.complexity import MAX_PARAMS, count, with_changes
@@ -14,7 +14,7 @@ from keras_resnet.table import get_spec
 
 
 def build(model, include_top=True, weights=None, input_tensor=None, input_shape=None, pooling=None,
-          classes=None, classifier_activation="softmax", name=None, dtype=None, **changes):
+          classes=None, classifier_activation="softmax", name=None, dtype=None, include_preprocessing=False, **changes):
     """Builds any row of `keras_resnet.SPECS`, or any `Spec`, as a functional `keras.Model`.
 
     Args:
@@ -33,6 +33,12 @@ def build(model, include_top=True, weights=None, input_tensor=None, input_shape=
         dtype: dtype policy of the layers, e.g. `"mixed_bfloat16"`; default the global policy
             (`keras.mixed_precision.set_global_policy`). The classifier computes and returns its variable dtype
             (float32 under mixed precision).
+        include_preprocessing: whether the model takes raw images in [0, 255] and normalises them itself, in its
+            first layers (Keras' own, in float32), as keras.applications' EfficientNetV2 and ConvNeXt do: `True`
+            for the mode of the weights this layout has (`keras_resnet.weight_files.preprocessing_mode`: "caffe"
+            for keras.applications' v1 weights, "tf" for its V2 weights, "torch" for the torchvision layout, which
+            torchvision's and timm's converted weights have), or a mode, "caffe", "tf" or "torch", as
+            `keras_resnet.preprocess_input(x, mode=...)` applies it. Default False: inputs already preprocessed.
         **changes: `Spec` fields to override, e.g. `layout="torchvision"`, `unit="e"`, `shortcut="none"` (the plain
             network), `dropout=0.3`.
 
@@ -43,15 +49,17 @@ def build(model, include_top=True, weights=None, input_tensor=None, input_shape=
     Example:
         >>> model = keras_resnet.build("ResNet56", shortcut="none")  # plain-56
         >>> model = keras_resnet.build(keras_resnet.wide_resnet(28, 10, dropout=0.3), classes=100)
+        >>> model = keras_resnet.build("ResNet50", weights="imagenet", include_preprocessing=True)  # raw images
     """
     spec = with_changes(get_spec(model), changes)
     top = Top(include_top, pooling, spec.default_classes if classes is None else classes, classifier_activation)
     inputs, (_, _, channels) = _inputs(spec, top, input_tensor, input_shape)
     policy = _dtype_policy(dtype)
     text("name", name, allow_none=True)
+    mode = preprocessing.preprocessing_mode(include_preprocessing, spec, channels)
     if isinstance(weights, str) and weights == "imagenet":
         weights = weight_files.imagenet(spec, include_top, top.classes, channels, classifier_activation)
-    outputs = network(KerasLayers(spec, policy), inputs, spec, top)
+    outputs = network(KerasLayers(spec, policy), preprocessing.preprocess(inputs, mode) if mode else inputs, spec, top)
     source = keras.utils.get_source_inputs(input_tensor) if input_tensor is not None else inputs
     with recursion_limit(1000 + 30 * sum(spec.blocks)):
         result = keras.Model(source, outputs, name=name or (model.lower() if isinstance(model, str) else "resnet"))

@@ -41,9 +41,9 @@ def pyramid(model, levels=None, **kwargs):
     Args:
         model: a name in `keras_resnet.SPECS` or a `keras_resnet.Spec`.
         levels: the levels to return, e.g. `["P3", "P4", "P5"]` (see `feature_info`); default all.
-        **kwargs: `keras_resnet.build`'s arguments (`weights`, `input_shape`, `input_tensor`, `dtype`, `name`) and
-            `Spec` fields, e.g. `output_stride=16`. `include_top` and `pooling` may only be left out (or be False
-            and None): the levels are unpooled feature maps.
+        **kwargs: `keras_resnet.build`'s arguments (`weights`, `input_shape`, `input_tensor`, `dtype`, `name`,
+            `include_preprocessing`) and `Spec` fields, e.g. `output_stride=16`. `include_top` and `pooling` may only
+            be left out (or be False and None): the levels are unpooled feature maps.
 
     Returns:
         A `keras.Model` whose outputs are `{level: features}`, channels as `feature_info` gives them.

@@ -25,6 +25,8 @@ _ARGS_DOC = """
         include_top, weights, input_tensor, input_shape, pooling, classes,
         classifier_activation, name: as in keras.applications; see `keras_resnet.build`.
         dtype: dtype policy, e.g. `"mixed_bfloat16"`; default the global policy.
+        include_preprocessing: `True` to take raw 0-255 images and apply this builder's `preprocess_input` inside
+            the model (or a mode: "caffe", "tf", "torch"); see `keras_resnet.build`.
         **changes: `Spec` fields to override (e.g. `layout="torchvision"`).
 
     Returns:
@@ -39,10 +41,11 @@ def _builder(key):
 
     def builder(include_top=True, weights=default_weights, input_tensor=None, input_shape=None, pooling=None,
                 classes=spec.default_classes, classifier_activation="softmax", name=key.lower(), dtype=None,
-                **changes):
+                include_preprocessing=False, **changes):
         return build(key, include_top=include_top, weights=weights, input_tensor=input_tensor,
                      input_shape=input_shape, pooling=pooling, classes=classes,
-                     classifier_activation=classifier_activation, name=name, dtype=dtype, **changes)
+                     classifier_activation=classifier_activation, name=name, dtype=dtype,
+                     include_preprocessing=include_preprocessing, **changes)
 
     builder.__name__ = builder.__qualname__ = key
     # keras.applications' per-family functions, e.g. `keras_resnet.ResNet50V2.preprocess_input`.
@@ -97,7 +100,8 @@ ResNetRS101 = _builder("ResNetRS101")
 
 
 def WideResNet(depth, widen, dropout=0.0, include_top=True, weights=None, input_tensor=None, input_shape=None,
-               pooling=None, classes=10, classifier_activation="softmax", name=None, dtype=None, **changes):
+               pooling=None, classes=10, classifier_activation="softmax", name=None, dtype=None,
+               include_preprocessing=False, **changes):
     """Instantiates WRN-`depth`-`widen` (Zagoruyko & Komodakis 2016) for CIFAR-size inputs.
 
     Args:
@@ -112,4 +116,4 @@ def WideResNet(depth, widen, dropout=0.0, include_top=True, weights=None, input_
     return build(wide_resnet(depth, widen, dropout), include_top=include_top, weights=weights,
                  input_tensor=input_tensor, input_shape=input_shape, pooling=pooling, classes=classes,
                  classifier_activation=classifier_activation, name=name or f"wrn{depth}_{widen}", dtype=dtype,
-                 **changes)
+                 include_preprocessing=include_preprocessing, **changes)

@@ -164,7 +164,9 @@ def load_torchvision(model, checkpoint):
 
     Args:
         model: a `keras.Model` built by keras_resnet with `layout="torchvision"`, with or without the top (without
-            it, the checkpoint's `fc` is ignored). To build the model from a torchvision name, use `from_torchvision`.
+            it, the checkpoint's `fc` is ignored), and with `include_preprocessing=True` if it is to take raw images
+            (the torchvision layout's mode is "torch"). To build the model from a torchvision name, use
+            `from_torchvision`.
         checkpoint: as for `from_torchvision`.
     """
     if not isinstance(model, keras.Model):
@@ -230,12 +232,14 @@ def from_torchvision(checkpoint, arch=None, **kwargs):
             it under "state_dict" or "model", or whose names start with "module." (DataParallel), are accepted.
         arch: the torchvision builder, one of `keras_resnet.torch_checkpoints.TORCHVISION`; default: recognised from
             the tensors.
-        **kwargs: builder arguments (`include_top`, `input_shape`, `pooling`, `classifier_activation`, `name`...).
-            `classes` defaults to the checkpoint's (a fine-tuned `fc` may have any number).
+        **kwargs: builder arguments (`include_top`, `input_shape`, `pooling`, `classifier_activation`, `name`,
+            `include_preprocessing`...). `classes` defaults to the checkpoint's (a fine-tuned `fc` may have any
+            number).
 
     Returns:
         The `keras.Model` (`keras_resnet.build(row, layout="torchvision")`) with the checkpoint's weights. Inputs are
-        channels-last images preprocessed in "torch" mode: `keras_resnet.preprocess_input(x, mode="torch")`.
+        images preprocessed in "torch" mode, `keras_resnet.preprocess_input(x, mode="torch")`, or with
+        `include_preprocessing=True` raw 0-255 images, which the model normalises so itself.
         `model.save_weights("resnet50.weights.h5")` writes a file that `keras_resnet.build("ResNet50",
         layout="torchvision", weights=...)` loads without PyTorch.
 
@@ -260,7 +264,8 @@ def from_timm(checkpoint, arch=None, **kwargs):
 
     Returns:
         The `keras.Model` of the matching table row (torchvision layout) with the checkpoint's weights. Inputs:
-        `keras_resnet.preprocess_input(x, mode="torch")` (timm's ImageNet mean and std for all of `TIMM`); timm's
+        `keras_resnet.preprocess_input(x, mode="torch")` (timm's ImageNet mean and std for all of `TIMM`), or raw
+        0-255 images with `include_preprocessing=True`; timm's
         evaluation size and crop (`timm.data.resolve_data_config`) are not recorded here.
 
     Example:

@@ -105,6 +105,27 @@ def test_converted_logits_match_torchvision(tvm, arch):
     np.testing.assert_allclose(keras_logits(model, x), expected, rtol=0, atol=1e-4)
 
 
+@pytest.mark.slow
+def test_converted_with_preprocessing_takes_raw_images(tvm):
+    """`include_preprocessing=True` on a converted checkpoint is torchvision's normalisation, in the model: raw
+    0-255 images give torchvision's logits on `Normalize(mean, std)(image / 255)`, through `from_torchvision` and
+    through `load_torchvision` into a model built with it."""
+    import torch
+
+    net, x, _ = random_torchvision(tvm, "resnet18")
+    mean, std = torch.tensor([0.485, 0.456, 0.406])[:, None, None], torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+    with torch.no_grad():
+        expected = net((torch.from_numpy(x).permute(0, 3, 1, 2) - mean) / std).numpy()
+    model = torch_checkpoints.from_torchvision(net.state_dict(), "resnet18", input_shape=(SIZE, SIZE, 3),
+                                               classifier_activation=None, include_preprocessing=True)
+    built = keras_resnet.build("ResNet18", layout="torchvision", input_shape=(SIZE, SIZE, 3), classes=7,
+                               classifier_activation=None, include_preprocessing=True)
+    torch_checkpoints.load_torchvision(built, net.state_dict())
+    for keras_model in (model, built):
+        assert keras_model.get_layer("preprocess_torch")
+        np.testing.assert_allclose(keras_logits(keras_model, 255 * x), expected, rtol=0, atol=1e-4)
+
+
 def test_file_round_trip_without_torch(tvm, tmp_path, monkeypatch, capsys):
     """A .pth file converts (arch recognised), the Keras weights file it gives
     loads with `weights=<path>` while `import torch` fails, and the command line
