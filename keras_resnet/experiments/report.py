@@ -7,7 +7,8 @@ import statistics as stats
 
 from keras_resnet.cli.figures import figure
 from keras_resnet.cli.files import write_csv, write_text
-from keras_resnet.experiments.statistics import MEASURED, MIN_SEEDS, RULE, SEEDS_TO_RESOLVE, contrast, estimate, measured, power_note
+from keras_resnet.experiments.statistics import (MEASURED, MIN_SEEDS, RULE, SEEDS_TO_RESOLVE, contrast, estimate,
+                                                 measured, power_note, spread)
 from keras_resnet.training.distribute import describe_machine
 
 COLUMNS = ("experiment", "network", "model", "changes", "seed", "dataset", "subset", "epochs", "recipe",
@@ -34,10 +35,6 @@ def verdicts(experiment, rows):
             label in values(rows, claim.metric) for label in claim.weights) else []
         results.append((claim, estimate(per_seed) if len(per_seed) >= MIN_SEEDS else None))
     return results
-
-
-def _spread(xs):
-    return f"{stats.mean(xs):.2f} ({min(xs):.2f}-{max(xs):.2f})" if xs else "-"
 
 
 def report(experiment, rows, settings, command, wall_seconds=None):
@@ -70,8 +67,8 @@ def report(experiment, rows, settings, command, wall_seconds=None):
         col = lambda m: [float(r[m]) for r in mine if r.get(m) not in ("", None)]
         params = f"{int(mine[0]['params']):,}" if mine else "-"
         macs = f"{int(mine[0]['macs']) / 1e9:.3f}" if mine else "-"
-        lines.append(f"| {net.label} | {params} | {macs} | {_spread(col('train_error'))} | "
-                     f"{_spread(col('test_error'))} | {_spread(col('epoch_seconds'))} |")
+        lines.append(f"| {net.label} | {params} | {macs} | {spread(col('train_error'))} | "
+                     f"{spread(col('test_error'))} | {spread(col('epoch_seconds'))} |")
     lines += ["", "## What differs from the paper", "",
               experiment.differs.format(epochs=settings["epochs"], subset=settings["subset"] or "all",
                                         dataset=settings["dataset"], batch_size=settings["batch_size"],

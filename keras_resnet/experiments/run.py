@@ -17,7 +17,7 @@ from keras_resnet.experiments.statistics import MIN_SEEDS
 from keras_resnet.training import data as data_lib
 from keras_resnet.training import recipes as recipes_lib
 from keras_resnet.training.config import Config
-from keras_resnet.training.distribute import accelerated, fastest_precision
+from keras_resnet.training.distribute import fastest_precision, mixed_policy
 from keras_resnet.training.train import read_log, train
 
 PRECISIONS = ("auto", "float32", "mixed")
@@ -54,9 +54,8 @@ def settings(experiment, *, dataset="fashion_mnist", seeds=5, epochs=None, subse
     for field in ("epochs", "batch_size"):
         positive(field, s[field])
     one_of("precision", precision, PRECISIONS)
-    mixed = "mixed_float16" if accelerated() else "mixed_bfloat16"
-    s["precision"] = {"float32": "float32", "mixed": mixed}.get(precision) or (
-        "float32" if fastest_precision() == "float32" else mixed)
+    s["precision"] = {"float32": "float32", "mixed": mixed_policy()}.get(precision) or (
+        "float32" if fastest_precision() == "float32" else mixed_policy())
     if subset:
         positive("subset", subset)
     data_lib.check_dataset(dataset)

@@ -105,6 +105,14 @@ def contrast(values, weights):
     return [sum(w * values[label][seed] for label, w in weights.items()) for seed in sorted(seeds)]
 
 
+def spread(values, digits=2):
+    """Values in a report's words: mean (min-max); "-" for none."""
+    values = [float(v) for v in values]
+    if not values:
+        return "-"
+    return f"{sum(values) / len(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
 def measured(est):
     """An `Estimate` (or None: fewer than `MIN_SEEDS`) in a report's words."""
     return f"{est.mean:+.2f} [{est.low:+.2f}, {est.high:+.2f}] ({est.n})" if est else "pending: fewer than 2 seeds"

@@ -107,6 +107,11 @@ def describe_machine():
     return f"{processor}, {os.cpu_count()} CPUs, " + (", ".join(accelerators) or "no accelerator")
 
 
+def mixed_policy():
+    """Keras' mixed dtype policy for this device: `mixed_float16` on a GPU or TPU, `mixed_bfloat16` on a CPU."""
+    return "mixed_float16" if accelerated() else "mixed_bfloat16"
+
+
 def fastest_precision(cpuinfo=None):
     """The dtype policy that trains fastest here without costing accuracy: `mixed_float16` on a GPU
     or TPU, `mixed_bfloat16` on a CPU with bfloat16 instructions (AVX512_BF16 or AMX), else

@@ -23,7 +23,7 @@ from keras_resnet.cli.run_folder import claim, release, start
 from keras_resnet.training import data as data_lib
 from keras_resnet.training.checkpoints import Backup, ModelCheckpoint, restore_point, set_aside_damaged
 from keras_resnet.training.distribute import (accelerated, even_batches, initialize_processes, make_strategy,
-                                              process_count, worker_name)
+                                              mixed_policy, process_count, worker_name)
 
 
 class TrainingStopped(CommandFailed):
@@ -71,7 +71,7 @@ def prepare(config):
     if config.seed is not None:
         keras.utils.set_random_seed(config.seed)
     if config.mixed_precision:
-        keras.mixed_precision.set_dtype_policy("mixed_float16" if accelerated() else "mixed_bfloat16")
+        keras.mixed_precision.set_dtype_policy(mixed_policy())
     data = data_lib.load(config.dataset, config.batch_size, validation_split=config.validation_split, seed=config.seed,
                          data_dir=config.data_dir, pad_mode=recipe.pad_mode, subset=config.subset,
                          one_hot=recipe.one_hot, batch_transform=recipe.batch_transform(config.seed))

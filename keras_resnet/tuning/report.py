@@ -16,7 +16,8 @@ import statistics as stats
 
 from keras_resnet.cli.figures import figure
 from keras_resnet.cli.files import write_csv, write_text
-from keras_resnet.experiments.statistics import MEASURED, MIN_SEEDS, RULE, SEEDS_TO_RESOLVE, estimate, measured, power_note
+from keras_resnet.experiments.statistics import (MEASURED, MIN_SEEDS, RULE, SEEDS_TO_RESOLVE, estimate, measured,
+                                                 power_note, spread)
 from keras_resnet.training.distribute import describe_machine
 from keras_resnet.tuning.budget import format_count
 
@@ -260,10 +261,6 @@ def command_line(study, output_dir):
     return " ".join(words + [f"--output-dir {output_dir}"])
 
 
-def _spread(values, digits=2):
-    return f"{stats.mean(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
-
-
 def _header(rows, study, output_dir):
     seeds = sorted({int(r["seed"]) for r in rows})
     hours = sum(float(r["train_seconds"]) for r in rows) / 3600
@@ -290,11 +287,11 @@ def _networks(rows):
     for key, group in sorted(groups.items()):
         r = group[0]
         col = lambda name: [float(q[name]) for q in group if q[name] != ""]  # noqa: E731
-        test = _spread(col("test_error")) if col("test_error") else "-"
+        test = spread(col("test_error"))
         lines.append(f"| {format_count(r['budget'])} | {r['block']} | {r['depth']} | {r['widen']:.3g} "
                      f"({r['channels']}) | {int(r['params']):,} ({100 * float(r['budget_deviation']):+.1f}%) | "
-                     f"{format_count(int(r['macs']))} | {len(group)} | {_spread(col('seconds_per_epoch'), 1)} | "
-                     f"{_spread(col('train_error'))} | {_spread(col('val_error'))} | {test} |")
+                     f"{format_count(int(r['macs']))} | {len(group)} | {spread(col('seconds_per_epoch'), 1)} | "
+                     f"{spread(col('train_error'))} | {spread(col('val_error'))} | {test} |")
     worst = max(rows, key=held_out_error)
     by_cell = cells(rows)
     best = {b: min(c.mean("error") for (bb, _), c in by_cell.items() if bb == b) for b in sorted({b for b, _ in by_cell})}
