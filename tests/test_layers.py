@@ -84,9 +84,25 @@ def test_resnext_uses_it_for_grouped_convs_only(tiny_resnext):
     assert all(l.groups == 1 for l in model.layers if isinstance(l, keras.layers.Conv2D) and l.name not in grouped)
 
 
+def _closest_to_a_relu_kink(model, x):
+    """The smallest |input| of any ReLU in a training-mode forward pass (stateless: the
+    batch norms' moving statistics stay as they are)."""
+    probe = keras.Model(model.inputs, [l.input for l in model.layers if isinstance(l, keras.layers.Activation)])
+    relu_inputs, _ = probe.stateless_call([v.value for v in probe.trainable_variables],
+                                          [v.value for v in probe.non_trainable_variables], x, training=True)
+    return min(float(np.abs(a).min()) for a in relu_inputs)
+
+
 def test_weights_interchangeable_and_training_identical(path, conv_calls, tmp_path, tiny_resnext):
     """A model built either way loads the other's weights; one SGD step in graph
-    mode gives the same weights."""
+    mode gives the same weights.
+
+    Two float32 implementations differ by round-off (up to about 3e-6 in these
+    activations), so a ReLU input closer to zero than that can fall on opposite sides of
+    the kink in the two, which changes that step's gradients by about 1%: about one
+    initialisation in 20 of this network has one. The seed fixes an initialisation, and
+    the test checks that no ReLU input of it lies that close."""
+    keras.utils.set_random_seed(9)
     ours = keras_resnet.build(tiny_resnext, input_shape=(16, 16, 3))
     stock = keras_resnet.build(tiny_resnext, input_shape=(16, 16, 3))
     stock = with_stock_layers(stock)  # fresh random weights, then loaded from `ours` below
@@ -97,6 +113,7 @@ def test_weights_interchangeable_and_training_identical(path, conv_calls, tmp_pa
         source.save_weights(tmp_path / "w.weights.h5")
         target.load_weights(tmp_path / "w.weights.h5")
         np.testing.assert_allclose(target.predict_on_batch(x), source.predict_on_batch(x), rtol=1e-5, atol=1e-6)
+    assert _closest_to_a_relu_kink(ours, x) > 1e-5
     for model in (ours, stock):
         model.compile(keras.optimizers.SGD(0.1), "sparse_categorical_crossentropy", jit_compile=False)
         model.train_on_batch(x, y)
