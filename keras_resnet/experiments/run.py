@@ -54,8 +54,7 @@ def settings(experiment, *, dataset="fashion_mnist", seeds=5, epochs=None, subse
     for field in ("epochs", "batch_size"):
         positive(field, s[field])
     one_of("precision", precision, PRECISIONS)
-    s["precision"] = {"float32": "float32", "mixed": mixed_policy()}.get(precision) or (
-        "float32" if fastest_precision() == "float32" else mixed_policy())
+    s["precision"] = {"float32": "float32", "mixed": mixed_policy()}.get(precision) or fastest_precision()
     if subset:
         positive("subset", subset)
     data_lib.check_dataset(dataset)
