@@ -1,5 +1,6 @@
 """The operations of `keras_resnet.architecture` as Keras layers: what `keras_resnet.build` runs. Every layer
-gets the network's dtype policy; what a `Spec` fixes for the whole network is bound once, in `__init__`.
+gets the network's dtype policy (but the float32 batch norms and ReLUs of `bn`); what a `Spec` fixes for the
+whole network is bound once, in `__init__`.
 """
 
 import copy
@@ -7,7 +8,7 @@ import functools
 
 import keras
 
-from keras_resnet.layers import BatchNormalization, Conv2D
+from keras_resnet.layers import BatchNormalization, Conv2D, bfloat16_in_float32
 
 
 class KerasLayers:
@@ -35,10 +36,17 @@ class KerasLayers:
         return keras.initializers.get(copy.deepcopy(self.init)) if isinstance(self.init, dict) else self.init
 
     def bn(self, x, name, zero_gamma=False):
-        return self._bn(name=name, **({"gamma_initializer": "zeros"} if zero_gamma else {}))(x)
+        # Under bfloat16, on channels where its bfloat16 kernel is slow, a batch norm computes in float32 and so
+        # does the ReLU after it (`relu`): TensorFlow fuses the two into one float32 kernel, where a float32 batch
+        # norm alone pays casts around it and a bfloat16 ReLU and ReLU gradient besides (docs/benchmark.md).
+        in_float32 = self.dtype.compute_dtype == "bfloat16" and bfloat16_in_float32(x.shape[self.axis])
+        return self._bn(name=name, dtype="float32" if in_float32 else self.dtype,
+                        **({"gamma_initializer": "zeros"} if zero_gamma else {}))(x)
 
     def relu(self, x, name):
-        return self._layer(keras.layers.Activation, "relu", name=name)(x)
+        # A float32 input under mixed precision comes from such a batch norm: the ReLU stays in float32 with it.
+        float32 = x.dtype == "float32" and self.dtype.compute_dtype != "float32"
+        return keras.layers.Activation("relu", name=name, dtype="float32" if float32 else self.dtype)(x)
 
     def sigmoid(self, x, name):
         return self._layer(keras.layers.Activation, "sigmoid", name=name)(x)

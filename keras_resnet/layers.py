@@ -158,20 +158,26 @@ def _probe_fused_batch_norm(data_format, dtype, epsilon):
 BFLOAT16_BLOCK = 16  # channels per block of oneDNN's AVX-512 kernels: 16 float32 lanes
 
 
+def bfloat16_in_float32(channels):
+    """Whether a bfloat16 batch norm over `channels` computes faster in float32: on TensorFlow, whose oneDNN
+    bfloat16 kernel is several times slower than its float32 one where the channels do not fill whole blocks of
+    `BFLOAT16_BLOCK` (docs/benchmark.md)."""
+    return keras.backend.backend() == "tensorflow" and channels % BFLOAT16_BLOCK != 0
+
+
 @_saved_as_keras
 class BatchNormalization(keras.layers.BatchNormalization):
     """`keras.layers.BatchNormalization` (same arguments, weights, results and moving-statistics updates) on
     TensorFlow's fused kernel for 4-D inputs where `native_fused_batch_norm` finds it, in place of Keras' dozen
     element-wise ops. Masks, renorm, synchronized statistics, other ranks, backends, devices and dtypes without the
-    kernel take Keras' own path. bfloat16 inputs whose channels do not fill whole blocks of `BFLOAT16_BLOCK` are
-    normalised in float32: the kernel computes in float32 anyway, and its bfloat16 form is several times slower
-    on such channel counts on oneDNN (docs/benchmark.md)."""
+    kernel take Keras' own path. bfloat16 inputs are normalised in float32 where `bfloat16_in_float32` says so: the
+    kernel computes in float32 anyway."""
 
     def call(self, inputs, training=None, mask=None):
         data_format = self._fused_data_format(inputs, mask)
         if data_format is None:
             return super().call(inputs, training=training, mask=mask)
-        if keras.backend.standardize_dtype(inputs.dtype) == "bfloat16" and self.moving_mean.shape[0] % BFLOAT16_BLOCK:
+        if keras.backend.standardize_dtype(inputs.dtype) == "bfloat16" and bfloat16_in_float32(self.moving_mean.shape[0]):
             inputs = keras.ops.cast(inputs, "float32")
         training = bool(training and self.trainable)  # as Keras: frozen layers use the moving statistics
         shape = self.moving_mean.shape

@@ -97,6 +97,21 @@ def _print_table(results, budgets, depths, configurations, train_images, out):
         f"network ({train_images:,} images each):")
     for c in configurations:
         out(f"- {c.label} ({c}): {epoch[c] / 60:.1f} min, {epoch[base] / epoch[c]:.2f}x the first's images per second")
+    _print_precision_ratios(results, budgets, depths, configurations, out)
+
+
+def _print_precision_ratios(results, budgets, depths, configurations, out):
+    """What mixed precision alone gains: each mixed configuration against its float32 twin (the same XLA
+    setting, batch size and channels), network by network."""
+    twins = [(c, dataclasses.replace(c, precision="float32")) for c in configurations if c.precision != "float32"]
+    twins = [(c, f) for c, f in twins if f in configurations]
+    if twins:
+        out("")
+        out("Mixed precision against float32 at the same XLA setting, batch size and channels, per budget/depth:")
+    for mixed, single in twins:
+        ratios = ", ".join(f"{format_count(b)}/{d} {results[b, d, mixed][1] / results[b, d, single][1]:.2f}x"
+                           for b, d in itertools.product(budgets, depths))
+        out(f"- {mixed.label} over {single.label}: {ratios}")
 
 
 def run(args):

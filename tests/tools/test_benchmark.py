@@ -143,6 +143,21 @@ def test_study_mode_times_the_study_networks_in_every_configuration(capsys):
     row = next(line for line in out.splitlines() if line.startswith("| 45k | 16 |"))
     assert "8/16/32 (45k, -0%)" in row and row.count("x)") == 7 and "(1.00x)" in row
     assert "One epoch of every network (60,000 images each):" in out
+    assert "- bf16 b128 x8 over f32 b128 x8: 45k/16 " in out
+
+
+def test_study_mode_gives_what_mixed_precision_alone_gains_against_its_float32_twin():
+    from keras_resnet.tools import study_speed
+
+    speed = {"f32 b128 x1": 100, "bf16 b128 x1": 130, "f32 b128 x8": 200, "bf16 b128 x8": 300,
+             "bf16 XLA b128 x8": 50, "f32 b32 x1": 80, "f32 XLA b128 x1": 90}
+    results = {(b, 10, c): (None, speed[c.label] * (1 + (b == 600_000))) for b in (150_000, 600_000)
+               for c in study_speed.CONFIGURATIONS}
+    lines = []
+    study_speed._print_precision_ratios(results, [150_000, 600_000], [10], study_speed.CONFIGURATIONS, lines.append)
+    # The XLA bfloat16 configuration has no float32 twin (no float32 XLA run on x8 channels): no line.
+    assert lines[2:] == ["- bf16 b128 x1 over f32 b128 x1: 150k/10 1.30x, 600k/10 1.30x",
+                         "- bf16 b128 x8 over f32 b128 x8: 150k/10 1.50x, 600k/10 1.50x"]
 
 
 def test_study_mode_refuses_a_budget_a_depth_cannot_meet(capsys):
