@@ -51,7 +51,7 @@ def detect_peak(cpuinfo=None, cpus=None):
 
 
 def matmul_flops(n=4096, repeats=3):
-    """FLOP/s of the backend's float32 `n` x `n` matrix product, the best of `repeats`: what this
+    """FLOP/s of the backend's float32 `n` x `n` matrix product, the median of `repeats` after a warm-up: what this
     machine's best-tuned kernel reaches, measured now."""
     positive("n", n)
     positive("repeats", repeats)
@@ -234,7 +234,8 @@ def run(args):
     peak = args.peak_gflops * 1e9 if args.peak_gflops else detect_peak()
     print(f"keras {keras.__version__}, backend {keras.backend.backend()}, {len(os.sched_getaffinity(0))} CPUs, "
           + (f"peak {peak / 1e9:.0f} GFLOP/s" if peak else "peak unknown"))
-    print(f"batch {args.batch}, {args.size}x{args.size}, best of {args.rounds} rounds of {args.steps} steps\n")
+    print(f"batch {args.batch}, {args.size}x{args.size}, per-step median of {args.rounds} interleaved rounds of "
+          f"{args.steps} steps after a warm-up step\n")
     for name in args.build_time:
         ours, reference = build_times(name, args.build_repeats)
         print(f"Build {name}: keras_resnet {ours:.2f} s, keras.applications {reference:.2f} s, "
