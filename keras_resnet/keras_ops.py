@@ -39,7 +39,7 @@ class KerasLayers:
         # Under bfloat16, on channels where its bfloat16 kernel is slow, a batch norm computes in float32 and so
         # does the ReLU after it (`relu`): TensorFlow fuses the two into one float32 kernel, where a float32 batch
         # norm alone pays casts around it and a bfloat16 ReLU and ReLU gradient besides (docs/benchmark.md).
-        in_float32 = self.dtype.compute_dtype == "bfloat16" and bfloat16_in_float32(x.shape[self.axis])
+        in_float32 = bfloat16_in_float32(self.dtype.compute_dtype, x.shape[self.axis])
         return self._bn(name=name, dtype="float32" if in_float32 else self.dtype,
                         **({"gamma_initializer": "zeros"} if zero_gamma else {}))(x)
 

@@ -158,11 +158,12 @@ def _probe_fused_batch_norm(data_format, dtype, epsilon):
 BFLOAT16_BLOCK = 16  # channels per block of oneDNN's AVX-512 kernels: 16 float32 lanes
 
 
-def bfloat16_in_float32(channels):
-    """Whether a bfloat16 batch norm over `channels` computes faster in float32: on TensorFlow, whose oneDNN
-    bfloat16 kernel is several times slower than its float32 one where the channels do not fill whole blocks of
-    `BFLOAT16_BLOCK` (docs/benchmark.md)."""
-    return keras.backend.backend() == "tensorflow" and channels % BFLOAT16_BLOCK != 0
+def bfloat16_in_float32(dtype, channels):
+    """Whether a batch norm over `channels` that computes in `dtype` is faster in float32: bfloat16 on TensorFlow,
+    whose oneDNN bfloat16 kernel is several times slower than its float32 one where the channels do not fill
+    whole blocks of `BFLOAT16_BLOCK` (docs/benchmark.md)."""
+    return (keras.backend.standardize_dtype(dtype) == "bfloat16" and keras.backend.backend() == "tensorflow"
+            and channels % BFLOAT16_BLOCK != 0)
 
 
 @_saved_as_keras
@@ -177,7 +178,7 @@ class BatchNormalization(keras.layers.BatchNormalization):
         data_format = self._fused_data_format(inputs, mask)
         if data_format is None:
             return super().call(inputs, training=training, mask=mask)
-        if keras.backend.standardize_dtype(inputs.dtype) == "bfloat16" and bfloat16_in_float32(self.moving_mean.shape[0]):
+        if bfloat16_in_float32(inputs.dtype, self.moving_mean.shape[0]):
             inputs = keras.ops.cast(inputs, "float32")
         training = bool(training and self.trainable)  # as Keras: frozen layers use the moving statistics
         shape = self.moving_mean.shape

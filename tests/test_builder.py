@@ -170,7 +170,7 @@ def test_float32_batch_norm_and_relu_pairs_change_outputs_not_at_all_and_gradien
 
     spec = kr.Spec((1, 1), "basic", width=24, stem="cifar", stem_width=16, unit="e")
     paired = kr.build(spec, input_shape=(16, 16, 3), dtype="mixed_bfloat16")
-    monkeypatch.setattr(keras_ops, "bfloat16_in_float32", lambda channels: False)
+    monkeypatch.setattr(keras_ops, "bfloat16_in_float32", lambda dtype, channels: False)
     unpaired = kr.build(spec, input_shape=(16, 16, 3), dtype="mixed_bfloat16")
     assert [layer.name for layer in unpaired.layers[1:] if layer.compute_dtype == "float32"] == ["predictions"]
     unpaired.set_weights(paired.get_weights())
