@@ -40,7 +40,9 @@ def verdicts(experiment, rows):
 def report(experiment, rows, settings, command, wall_seconds=None):
     """The markdown report: settings, the rule, a verdict per claim beside the
     paper's number, every network's numbers, and what differs from the paper."""
-    seeds_done = sorted({int(r["seed"]) for r in rows})
+    labels = {net.label for net in experiment.networks}
+    seeds_done = [s for s in sorted({int(r["seed"]) for r in rows})  # every network trained with it
+                  if labels <= {r["network"] for r in rows if int(r["seed"]) == s}]
     lines = [f"# {experiment.title}", "", f"Source: {experiment.source}.", "",
              f"Command: `{command}`", "",
              f"Settings: dataset `{settings['dataset']}`"

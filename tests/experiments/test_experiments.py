@@ -60,6 +60,17 @@ def test_contrast_pairs_by_seed():
     assert statistics.contrast(values, {"deep": 1, "shallow": -1}) == [2.0, 1.0]  # seed 2 has no pair
 
 
+def test_the_report_counts_a_seed_finished_once_every_network_has_trained_with_it():
+    e = definitions.get("degradation")
+    row = dict(params=269434, macs=40256128, train_error=7.5, test_error=8.0, epoch_seconds=60.0)
+    rows = [dict(row, network=n.label, seed=s) for s in (0, 1) for n in e.networks]
+    rows.append(dict(row, network=e.networks[0].label, seed=2))  # seed 2 has begun, not finished
+    settings = dict(dataset="fashion_mnist", subset=0, epochs=8, recipe="he2015", batch_size=128,
+                    precision="mixed_bfloat16", seeds=[0, 1, 2])
+    text = report.report(e, rows, settings, "keras-resnet experiment degradation")
+    assert "seeds [0, 1, 2] (2 finished: 9 of 12 runs)." in text
+
+
 # --- the experiments as data ---------------------------------------------------
 
 
