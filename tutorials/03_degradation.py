@@ -18,8 +18,9 @@ from a 95% confidence interval over seeds. It runs offline on Fashion-MNIST (Deb
 `dataset-fashion-mnist`, or Keras' download); `--dataset cifar10 --epochs 182 --subset 0`
 is the paper's scale (on a GPU).
 
-Run: `python tutorials/03_degradation.py` (about 30 minutes at the defaults on a 2-core CPU; a
-report of such a run is in `docs/experiments/degradation/report.md`).
+Run: `python tutorials/03_degradation.py`. At the defaults that is 20 runs of 8-32 minutes each on
+a 2-core CPU, about 5 hours in all; the report of such a run is in
+`docs/experiments/degradation/report.md`.
 `--smoke` runs it in seconds: the offline digits, 100 images, one epoch, two seeds.
 """
 

@@ -29,8 +29,10 @@ and (c) worse than (a)) declared before the runs, and a verdict per claim from a
 confidence interval over seeds. Offline on Fashion-MNIST by default; `--dataset cifar10
 --epochs 182 --subset 0` is the paper's scale (on a GPU).
 
-Run: `python tutorials/04_unit_orders.py` (about 22 minutes at the defaults on a 2-core CPU; a
-report of such a run is in `docs/experiments/unit_orders/report.md`).
+Run: `python tutorials/04_unit_orders.py`. At the defaults that is 25 ResNet-20 runs, and one
+takes 8-11 minutes on a 2-core CPU (the degradation experiment's), so about 4 hours. The report in
+`docs/experiments/unit_orders/report.md` is of a run at the earlier, smaller defaults (`--subset
+3000 --epochs 5 --batch-size 32 --precision float32 --seeds 3`, 23 minutes).
 `--smoke` runs it in seconds: the offline digits, 100 images, one epoch, two seeds.
 """
 
