@@ -1,6 +1,7 @@
 """An experiment's outputs: `results.csv`, `report.md` and `NAME.png`, pure functions of its
 result rows (one dict per run, keys `COLUMNS`; errors in percent)."""
 
+import collections
 import json
 import os
 import statistics as stats
@@ -12,7 +13,7 @@ from keras_resnet.experiments.statistics import (MEASURED, MIN_SEEDS, RULE, SEED
 from keras_resnet.training.distribute import describe_machine
 
 COLUMNS = ("experiment", "network", "model", "changes", "seed", "dataset", "subset", "epochs", "recipe",
-           "train_error", "val_error", "test_error", "params", "macs", "epoch_seconds", "wall_seconds",
+           "train_error", "val_error", "test_error", "params", "macs", "epoch_seconds", "wall_seconds", "machine",
            "train_curve", "val_curve")
 METRICS = {"train_error": "training error (%)", "test_error": "test error (%)",
            "epoch_seconds": "seconds per epoch"}
@@ -37,6 +38,15 @@ def verdicts(experiment, rows):
     return results
 
 
+def machines(rows):
+    """Where the runs trained, in a report's words: the machine, or each machine with its count of
+    runs when a resumed experiment's runs trained on several (rows without the cell say "not recorded")."""
+    counts = collections.Counter(r.get("machine") or "not recorded" for r in rows)
+    if len(counts) <= 1:
+        return f"Machine: {next(iter(counts), None) or describe_machine()}"
+    return "Machines: " + "; ".join(f"{m} ({n} run{'s' if n > 1 else ''})" for m, n in counts.most_common())
+
+
 def report(experiment, rows, settings, command, wall_seconds=None):
     """The markdown report: settings, the rule, a verdict per claim beside the
     paper's number, every network's numbers, and what differs from the paper."""
@@ -51,7 +61,7 @@ def report(experiment, rows, settings, command, wall_seconds=None):
              + f", {settings['epochs']} epochs, recipe `{settings['recipe']}`, batch {settings['batch_size']}, "
                f"{settings['precision']}, seeds {settings['seeds']} ({len(seeds_done)} finished: {len(rows)} of "
                f"{len(settings['seeds']) * len(experiment.networks)} runs).",
-             f"Machine: {describe_machine()}"
+             machines(rows)
              + (f"; wall time of the runs {wall_seconds / 60:.0f} min." if wall_seconds else "."), "",
              "## Verdicts", "", f"Rule: {RULE}", "",
              f"| claim | metric | {MEASURED} | verdict | {SEEDS_TO_RESOLVE} | paper |",

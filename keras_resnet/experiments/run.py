@@ -17,7 +17,7 @@ from keras_resnet.experiments.statistics import MIN_SEEDS
 from keras_resnet.training import data as data_lib
 from keras_resnet.training import recipes as recipes_lib
 from keras_resnet.training.config import Config
-from keras_resnet.training.distribute import fastest_precision, mixed_policy
+from keras_resnet.training.distribute import describe_machine, fastest_precision, mixed_policy
 from keras_resnet.training.train import read_log, train
 
 PRECISIONS = ("auto", "float32", "mixed")
@@ -84,7 +84,7 @@ def _row(experiment, network, s, seed, folder, evaluation, wall_seconds, epochs_
         # Only a run trained in one go times its epochs; a resumed one leaves the cell empty.
         "epoch_seconds": round(fit_seconds / epochs_this_session, 2)
         if fit_seconds and epochs_this_session == s["epochs"] else "",
-        "wall_seconds": round(wall_seconds, 1),
+        "wall_seconds": round(wall_seconds, 1), "machine": describe_machine(),
         "train_curve": json.dumps([_error(r["accuracy"]) for r in log]),
         "val_curve": json.dumps([_error(r["val_accuracy"]) for r in log if "val_accuracy" in r]),
     }

@@ -71,6 +71,20 @@ def test_the_report_counts_a_seed_finished_once_every_network_has_trained_with_i
     assert "seeds [0, 1, 2] (2 finished: 9 of 12 runs)." in text
 
 
+def test_the_report_names_every_machine_a_resumed_experiment_trained_on():
+    e = definitions.get("degradation")
+    row = dict(params=269434, macs=40256128, train_error=7.5, test_error=8.0, epoch_seconds=60.0)
+    rows = [dict(row, network=n.label, seed=s, machine="Xeon, 2 CPUs") for s in (0, 1) for n in e.networks]
+    settings = dict(dataset="fashion_mnist", subset=0, epochs=8, recipe="he2015", batch_size=128,
+                    precision="mixed_bfloat16", seeds=[0, 1, 2])
+    one = report.report(e, rows, settings, "keras-resnet experiment degradation")
+    assert "\nMachine: Xeon, 2 CPUs.\n" in one
+    rows += [dict(row, network=n.label, seed=2, machine="EPYC, 2 CPUs") for n in e.networks[:3]]
+    rows.append(dict(row, network=e.networks[3].label, seed=2))  # a row written before the column
+    text = report.report(e, rows, settings, "keras-resnet experiment degradation")
+    assert "\nMachines: Xeon, 2 CPUs (8 runs); EPYC, 2 CPUs (3 runs); not recorded (1 run).\n" in text
+
+
 # --- the experiments as data ---------------------------------------------------
 
 
