@@ -1,7 +1,6 @@
 """An experiment's outputs: `results.csv`, `report.md` and `NAME.png`, pure functions of its
 result rows (one dict per run, keys `COLUMNS`; errors in percent)."""
 
-import collections
 import json
 import os
 import statistics as stats
@@ -10,7 +9,7 @@ from keras_resnet.cli.figures import figure
 from keras_resnet.cli.files import write_csv, write_text
 from keras_resnet.experiments.statistics import (MEASURED, MIN_SEEDS, RULE, SEEDS_TO_RESOLVE, contrast, estimate,
                                                  measured, power_note, spread)
-from keras_resnet.training.distribute import describe_machine
+from keras_resnet.training.distribute import describe_machines
 
 COLUMNS = ("experiment", "network", "model", "changes", "seed", "dataset", "subset", "epochs", "recipe",
            "train_error", "val_error", "test_error", "params", "macs", "epoch_seconds", "wall_seconds", "machine",
@@ -38,15 +37,6 @@ def verdicts(experiment, rows):
     return results
 
 
-def machines(rows):
-    """Where the runs trained, in a report's words: the machine, or each machine with its count of
-    runs when a resumed experiment's runs trained on several (rows without the cell say "not recorded")."""
-    counts = collections.Counter(r.get("machine") or "not recorded" for r in rows)
-    if len(counts) <= 1:
-        return f"Machine: {next(iter(counts), None) or describe_machine()}"
-    return "Machines: " + "; ".join(f"{m} ({n} run{'s' if n > 1 else ''})" for m, n in counts.most_common())
-
-
 def report(experiment, rows, settings, command, wall_seconds=None):
     """The markdown report: settings, the rule, a verdict per claim beside the
     paper's number, every network's numbers, and what differs from the paper."""
@@ -61,7 +51,7 @@ def report(experiment, rows, settings, command, wall_seconds=None):
              + f", {settings['epochs']} epochs, recipe `{settings['recipe']}`, batch {settings['batch_size']}, "
                f"{settings['precision']}, seeds {settings['seeds']} ({len(seeds_done)} finished: {len(rows)} of "
                f"{len(settings['seeds']) * len(experiment.networks)} runs).",
-             machines(rows)
+             describe_machines(rows)
              + (f"; wall time of the runs {wall_seconds / 60:.0f} min." if wall_seconds else "."), "",
              "## Verdicts", "", f"Rule: {RULE}", "",
              f"| claim | metric | {MEASURED} | verdict | {SEEDS_TO_RESOLVE} | paper |",

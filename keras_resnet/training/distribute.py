@@ -2,6 +2,7 @@
 (mirrored on several GPUs, multi-worker from `TF_CONFIG`, TPU), or JAX's `keras.distribution.DataParallel` on one
 process or several (`initialize_processes`)."""
 
+import collections
 import dataclasses
 import os
 import platform
@@ -105,6 +106,16 @@ def describe_machine():
     accelerators = [d for d in keras.distribution.list_devices() if not d.lower().startswith("cpu")]
     processor = _cpu_field(_cpuinfo(), "model name") or platform.processor() or platform.machine()
     return f"{processor}, {os.cpu_count()} CPUs, " + (", ".join(accelerators) or "no accelerator")
+
+
+def describe_machines(rows):
+    """Where result rows trained, for reports: "Machine: M", or "Machines: M1 (n runs); M2 (k runs)"
+    when a resumed run trained on several. A row's `machine` is `describe_machine()` of the machine
+    that trained it; rows without one say "not recorded", and no rows name this machine."""
+    counts = collections.Counter(r.get("machine") or "not recorded" for r in rows)
+    if len(counts) <= 1:
+        return f"Machine: {next(iter(counts), None) or describe_machine()}"
+    return "Machines: " + "; ".join(f"{m} ({n} run{'s' if n > 1 else ''})" for m, n in counts.most_common())
 
 
 def mixed_policy():

@@ -15,6 +15,7 @@ from keras_resnet.builder import build
 from keras_resnet.checks import between, one_of, positive
 from keras_resnet.cli.files import read_json, write_json
 from keras_resnet.training import recipes
+from keras_resnet.training.distribute import describe_machine
 from keras_resnet.tuning.budget import plan_all
 
 
@@ -150,7 +151,7 @@ class _Seeded:
             metrics = super()._build_and_fit_model(trial, data.train, validation_data=data.validation,
                                                    test_data=data.test, callbacks=[*callbacks, log], **kwargs)
             write_json(path, {"seed": seed, "metrics": metrics, "epoch_seconds": log.seconds,
-                              "val_accuracy": log.val_accuracy})
+                              "val_accuracy": log.val_accuracy, "machine": describe_machine()})
         return read_json(path, f"delete {path} to train seed {seed} of this trial again")["metrics"]
 
     def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
@@ -223,4 +224,5 @@ def _rows(tuner, hypermodel, trial):
             "val_error": _error(m["val_accuracy"]), "test_error": _error(m["test_accuracy"]) if "test_accuracy" in m
             else "", "epoch_seconds": json.dumps([round(t, 3) for t in record["epoch_seconds"]]),
             "val_curve": json.dumps([_error(a) for a in record["val_accuracy"]]),
+            "machine": record.get("machine", ""),  # absent from records written before the column
         }

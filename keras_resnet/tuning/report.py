@@ -18,12 +18,12 @@ from keras_resnet.cli.figures import figure
 from keras_resnet.cli.files import write_csv, write_text
 from keras_resnet.experiments.statistics import (MEASURED, MIN_SEEDS, RULE, SEEDS_TO_RESOLVE, estimate, measured,
                                                  power_note, spread)
-from keras_resnet.training.distribute import describe_machine
+from keras_resnet.training.distribute import describe_machines
 from keras_resnet.tuning.budget import format_count
 
 COLUMNS = ("trial_id", "worker", "seed", "budget", "block", "depth", "cardinality", "dropout", "widen", "channels",
            "params", "budget_deviation", "macs", "epochs", "seconds_per_epoch", "train_seconds", "train_error",
-           "val_error", "test_error", "epoch_seconds", "val_curve")
+           "val_error", "test_error", "epoch_seconds", "val_curve", "machine")
 
 # Wide ResNet, Table 4: (depth, k, params in M, CIFAR-10 error, CIFAR-100 error).
 PAPER_TABLE4 = (
@@ -273,7 +273,7 @@ def _header(rows, study, output_dir):
         f"The width of every network was solved from its depth and budget in multiples of "
         f"{study['channel_multiple']} channel(s) (tolerance {study['tolerance']:.0%}); errors are {_metric(rows)} "
         f"errors (%).", "",
-        f"Machine: {describe_machine()}; {hours:.2f} h of training in all.", "",
+        f"{describe_machines(rows)}; {hours:.2f} h of training in all.", "",
     ]
 
 

@@ -19,7 +19,7 @@ import keras_tuner
 import pytest
 
 from keras_resnet.cli import main as cli
-from keras_resnet.training.distribute import fastest_precision
+from keras_resnet.training.distribute import describe_machine, fastest_precision
 from keras_resnet.tuning import command, hypermodel, report
 from keras_resnet.tuning.budget import family, parse_count, plan, plan_all
 
@@ -50,6 +50,7 @@ def _assert_complete(rows, grid):
         assert abs(int(r["params"]) / int(r["budget"]) - 1) <= TOLERANCE
         assert float(r["widen"]) == p.widen and int(r["macs"]) == p.macs
         assert 0 <= float(r["test_error"]) <= 100 and float(r["seconds_per_epoch"]) > 0
+        assert r["machine"] == describe_machine()
 
 
 def _status(trial_file):
@@ -132,7 +133,13 @@ def test_reports_name_the_machine(monkeypatch):
 
     monkeypatch.setattr(distribute, "_cpuinfo", lambda: "processor\t: 0\nmodel name\t: Some CPU 9000\nflags\t: fpu\n")
     monkeypatch.setattr(keras.distribution, "list_devices", lambda: ["gpu:0", "cpu:0"])
-    assert distribute.describe_machine() == f"Some CPU 9000, {os.cpu_count()} CPUs, gpu:0"
+    here = f"Some CPU 9000, {os.cpu_count()} CPUs, gpu:0"
+    assert distribute.describe_machine() == here
+    # Result rows name the machine each trained on; a report names every one (this one for no rows).
+    assert distribute.describe_machines([]) == f"Machine: {here}"
+    assert distribute.describe_machines([{"machine": "A"}, {"machine": "A"}]) == "Machine: A"
+    assert distribute.describe_machines([{"machine": "B"}, {"machine": "A"}, {"machine": "B"}, {"machine": ""}]) == (
+        "Machines: B (2 runs); A (1 run); not recorded (1 run)")
 
 
 def test_hypermodel_precision_reaches_every_layer_but_the_classifier_and_part_block_norms():
@@ -302,7 +309,7 @@ def test_the_report_gives_verdicts_power_and_orderings():
     rows = _seeds([2.0, -1.0, 1.5])
     for r in rows:
         r.update(trial_id="0", block="basic", cardinality=1, dropout=0.0, channels=16, budget_deviation=0.0,
-                 macs=10**8, epochs=3, train_seconds=3.0)
+                 macs=10**8, epochs=3, train_seconds=3.0, machine="Some CPU, 2 CPUs")
     study = {"budgets": [1_000_000], "depths": [16, 40], "dataset": "fashion_mnist", "subset": None, "epochs": 3,
              "recipe": "wrn", "tuner": "grid", "seeds": 3, "tolerance": 0.1, "channel_multiple": 8,
              "batch_size": 128, "precision": "mixed_bfloat16", "seed": None}
@@ -311,6 +318,7 @@ def test_the_report_gives_verdicts_power_and_orderings():
             "--recipe wrn --tuner grid --seeds 3 --tolerance 0.1 --channel-multiple 8 --batch-size 128 "
             "--precision mixed_bfloat16 --output-dir runs/study`") in text
     assert "in multiples of 8 channel(s) (tolerance 10%)" in text and "in mixed_bfloat16, `grid` tuner, seeds [0, 1, 2]" in text
+    assert "\nMachine: Some CPU, 2 CPUs; " in text
     assert "errors are test errors (%)" in text and "accuracy" not in text.replace("reach a set accuracy", "")
     # The 1M comparison: differences +2.0, -1.0, +1.5 over seeds 0-2, sd 1.61, t(0.975, 2) = 4.30.
     assert "| +0.83 [-3.16, +4.83] (3) | **not resolved** | 32 (80% power) |" in text
