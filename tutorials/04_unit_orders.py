@@ -30,9 +30,9 @@ confidence interval over seeds. Offline on Fashion-MNIST by default; `--dataset 
 --epochs 182 --subset 0` is the paper's scale (on a GPU).
 
 Run: `python tutorials/04_unit_orders.py`. At the defaults that is 25 ResNet-20 runs, and one
-takes 8-11 minutes on a 2-core CPU (the degradation experiment's), so about 4 hours. The report in
-`docs/experiments/unit_orders/report.md` is of a run at the earlier, smaller defaults (`--subset
-3000 --epochs 5 --batch-size 32 --precision float32 --seeds 3`, 23 minutes).
+takes 8-11 minutes on a 2-core CPU, so about 4 hours. The report in
+`docs/experiments/unit_orders/report.md` is of the first two seeds of a run at the defaults with
+`--seeds 3` (10 runs, 93 minutes).
 `--smoke` runs it in seconds: the offline digits, 100 images, one epoch, two seeds.
 """
 

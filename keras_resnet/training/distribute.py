@@ -111,7 +111,7 @@ def describe_machine():
 def describe_machines(rows):
     """Where result rows trained, for reports: "Machine: M", or "Machines: M1 (n runs); M2 (k runs)"
     when a resumed run trained on several. A row's `machine` is `describe_machine()` of the machine
-    that trained it; rows without one say "not recorded", and no rows name this machine."""
+    that trained it; rows without one say "not recorded"; with no rows it names this machine."""
     counts = collections.Counter(r.get("machine") or "not recorded" for r in rows)
     if len(counts) <= 1:
         return f"Machine: {next(iter(counts), None) or describe_machine()}"
