@@ -29,8 +29,8 @@ and (c) worse than (a)) declared before the runs, and a verdict per claim from a
 confidence interval over seeds. Offline on Fashion-MNIST by default; `--dataset cifar10
 --epochs 182 --subset 0` is the paper's scale (on a GPU).
 
-Run: `python tutorials/04_unit_orders.py`. At the defaults that is 25 ResNet-20 runs, and one
-takes 8-11 minutes on a 2-core CPU, so about 4 hours. The report in
+Run: `python tutorials/04_unit_orders.py`. At the defaults that is 25 ResNet-20 runs of 7-11
+minutes each on a 2-core CPU (as the runs of the report below took), about 4 hours. The report in
 `docs/experiments/unit_orders/report.md` is of the first two seeds of a run at the defaults with
 `--seeds 3` (10 runs, 93 minutes).
 `--smoke` runs it in seconds: the offline digits, 100 images, one epoch, two seeds.
